@@ -1,0 +1,57 @@
+# The two commands a new user needs:  make run  and  make test.
+# Every step is idempotent: stamps and fingerprints skip work already done.
+
+PYTHON_VERSION := $(shell cat .python-version)
+PYTHON_MINOR := $(shell cut -d. -f1,2 .python-version)
+PY := .venv/bin/python
+export TF_CPP_MIN_LOG_LEVEL := 3
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: setup system-deps venv model seed run shell test validate eval clean
+
+setup: system-deps venv model seed
+
+# Debian packages: redis-server (tracker/lock store, queue, outboxes).
+SYSTEM_PACKAGES := redis-server
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+venv: .venv/.installed
+
+.venv/.installed: pyproject.toml
+	@test -x .venv/bin/python || { \
+	  py=$$(command -v python$(PYTHON_MINOR) || true); \
+	  pyenv_py="$${PYENV_ROOT:-$$HOME/.pyenv}/versions/$(PYTHON_VERSION)/bin/python"; \
+	  [ -x "$$pyenv_py" ] && py="$$pyenv_py"; \
+	  [ -n "$$py" ] || { echo "Python $(PYTHON_VERSION) not found (pyenv install $(PYTHON_VERSION))"; exit 1; }; \
+	  echo "creating .venv with $$py"; "$$py" -m venv .venv; }
+	$(PY) -m pip install -q --upgrade "pip<24.1"
+	$(PY) -m pip install -q -e ".[test]"
+	@touch $@
+
+model: venv
+	@$(PY) -m bot.training
+
+seed: venv
+	@$(PY) -m actions.orders.demo_store --db var/demo_store.db
+
+run: setup
+	@$(PY) -m bot.stack
+
+shell: venv
+	@$(PY) -m bot.chat
+
+validate: venv
+	$(PY) -m rasa data validate --fail-on-warnings
+
+test: setup
+	$(PY) -m pytest
+
+clean:
+	rm -rf models build var .rasa results

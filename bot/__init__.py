@@ -1,0 +1,1 @@
+"""Bot-side code: the spaCy pipeline, the widget channel and the command line."""
