@@ -8,13 +8,6 @@ from typing import Iterable, Optional
 
 from actions.orders.model import Order, OrderItem, OrderStatus, ReturnRecord, ReturnStatus
 
-_ORDER_ID_NOISE = re.compile(r"[\s#\-]")
-
-
-def normalise_order_id(raw: str) -> str:
-    """'#a-1042 ' -> 'A1042': customers type ids in many shapes."""
-    return _ORDER_ID_NOISE.sub("", str(raw)).upper()
-
 
 def normalise_postcode(raw: str) -> str:
     """Compare postcodes without case, spaces or a ZIP+4 suffix."""

@@ -22,7 +22,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from actions.formatting import normalise_order_id, normalise_postcode, order_choice_title
+from actions.formatting import normalise_postcode, order_choice_title
+from actions.orders.codec import normalise_order_id
 from actions.orders.adapter import OrderSystemUnavailable
 from actions.orders.model import Order
 from actions.services import Services, default_services

@@ -34,7 +34,7 @@ _REASON_WORDS = [
 _CONDITION_WORDS = [
     ("unused", r"unused|never used|not used|unopened|sealed|new|original packag|tags? on|untouched"),
     ("defective", r"broke|damag|defect|fault|crack|arrived|dent"),
-    ("used", r"used|opened|worn|washed|tried"),
+    ("used", r"used|opened|wor[en]|wear|washed|tried"),
 ]
 
 

@@ -22,3 +22,34 @@ def redis_db(redis_url):
     yield redis_url
     client.flushdb()
     client.close()
+
+
+# --- the trained model (trained only when its inputs changed; see bot/training.py) ---
+
+NLU_RESULTS: list = []
+
+
+@pytest.fixture(scope="session")
+def trained_model():
+    from pathlib import Path
+
+    from bot.training import ensure_model
+
+    return ensure_model(Path("."))
+
+
+@pytest.fixture(scope="session")
+def nlu_agent(trained_model):
+    """The model loaded once for the whole run (loading takes tens of seconds)."""
+    import logging
+
+    from rasa.core.agent import Agent
+
+    logging.getLogger("rasa").setLevel(logging.WARNING)
+    return Agent.load(str(trained_model))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the NLU figures at the end of the run, where people look."""
+    for line in NLU_RESULTS:
+        terminalreporter.write_line(line)
