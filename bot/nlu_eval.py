@@ -64,9 +64,19 @@ def label_of(parse: Dict[str, Any]) -> Tuple[str, float]:
     intent = parse.get("intent") or {}
     name, confidence = intent.get("name") or FALLBACK, float(intent.get("confidence") or 0.0)
     if name == "faq":
-        response = ((parse.get("response_selector") or {}).get("faq") or {}).get("response") or {}
-        name = response.get("intent_response_key") or "faq"
+        name = faq_label(parse)
     return name, confidence
+
+
+def faq_label(parse: Dict[str, Any]) -> str:
+    """``faq/<topic>`` from the response selector; "faq" if it gave no topic.
+
+    A ResponseSelector configured with ``retrieval_intent: faq`` reports under the key
+    "faq"; one without it (Rasa's default pipeline, bot/baseline_config.yml) under "default".
+    """
+    selectors = parse.get("response_selector") or {}
+    selector = selectors.get("faq") or selectors.get("default") or {}
+    return (selector.get("response") or {}).get("intent_response_key") or "faq"
 
 
 def load_examples(path: Path) -> List[Tuple[str, str]]:
@@ -84,12 +94,17 @@ async def predict(agent: Any, examples: Iterable[Tuple[str, str]]) -> Report:
     """Parse every example with a loaded Rasa ``Agent``."""
     report = Report()
     for text, expected in examples:
-        started = time.perf_counter()
-        parse = await agent.parse_message(text)
-        seconds = time.perf_counter() - started
+        parse, seconds = await parse_timed(agent, text)
         predicted, confidence = label_of(parse)
         report.predictions.append(Prediction(text, expected, predicted, confidence, seconds))
     return report
+
+
+async def parse_timed(agent: Any, text: str) -> Tuple[Dict[str, Any], float]:
+    """The raw parse result of one message and the seconds it took."""
+    started = time.perf_counter()
+    parse = await agent.parse_message(text)
+    return parse, time.perf_counter() - started
 
 
 def evaluate_file(agent: Any, path: Path) -> Report:

@@ -43,8 +43,11 @@ def nlu_agent(trained_model):
     """The model loaded once for the whole run (loading takes tens of seconds)."""
     import logging
 
+    import structlog
     from rasa.core.agent import Agent
 
+    # Rasa logs every parse at debug level through structlog; keep test output readable.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     logging.getLogger("rasa").setLevel(logging.WARNING)
     return Agent.load(str(trained_model))
 
