@@ -131,22 +131,24 @@ class ActionSubmitReturn(VerifiedOrderAction):
         if not items:
             dispatcher.utter_message(text="Those items can no longer be returned. A person can look into it.")
             return []
+        fee = rules.return_fee_cents(policy, reason)
         try:
             record = await self.services.orders.create_return(
-                order.order_id, [i.sku for i in items], reason, condition
+                order.order_id, [i.sku for i in items], reason, condition, return_fee_cents=fee
             )
         except RequestRejected as exc:
             dispatcher.utter_message(text=f"Our order system couldn't create the return: {exc}")
             return []
-        refund = rules.refund_amount_cents(policy, items, reason)
-        fee_note = "" if reason in policy.free_return_reasons else (
-            f" (after the {money(policy.return_shipping_fee_cents)} return shipping fee)"
-        )
+        # The order system's amount is the one "where is my refund?" shows later, so quote it;
+        # mention the fee only when the store actually deducted something.
+        deducted = fee > 0 and record.refund_cents < sum(i.total_cents for i in items)
+        fee_note = f" (after the {money(fee)} return shipping fee)" if deducted else ""
         dispatcher.utter_message(
             text=f"Done! Your return {record.return_id} for {items_sentence(items)} is open. We'll email "
             f"a prepaid return label to the address on the order within the hour. Please send the parcel "
-            f"within 14 days. Once it arrives and is inspected, we refund {money(refund)}{fee_note} to your "
-            f"original payment method within {policy.refund_business_days} business days."
+            f"within 14 days. Once it arrives and is inspected, we refund "
+            f"{money(record.refund_cents)}{fee_note} to your original payment method within "
+            f"{policy.refund_business_days} business days."
         )
         return []
 

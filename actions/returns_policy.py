@@ -117,11 +117,13 @@ def condition_accepted(policy: ReturnPolicy, condition: str) -> bool:
     return condition in policy.accepted_conditions
 
 
-def refund_amount_cents(policy: ReturnPolicy, items: Iterable[OrderItem], reason: str) -> int:
-    """What the customer gets back: the items' price less any return shipping fee."""
-    total = sum(item.total_cents for item in items)
-    fee = 0 if reason in policy.free_return_reasons else policy.return_shipping_fee_cents
-    return max(total - fee, 0)
+def return_fee_cents(policy: ReturnPolicy, reason: str) -> int:
+    """The fee charged for a return with this reason: the return shipping fee unless it is free.
+
+    The order system deducts it from the items' price and records the refund;
+    the bot quotes that recorded amount rather than computing its own.
+    """
+    return 0 if reason in policy.free_return_reasons else policy.return_shipping_fee_cents
 
 
 def _skus_in_open_or_done_returns(returns: Iterable[ReturnRecord]) -> FrozenSet[str]:

@@ -46,9 +46,22 @@ class OrderSystem(abc.ABC):
 
     @abc.abstractmethod
     async def create_return(
-        self, order_id: str, skus: Sequence[str], reason: str, condition: str
+        self,
+        order_id: str,
+        skus: Sequence[str],
+        reason: str,
+        condition: str,
+        *,
+        return_fee_cents: int = 0,
     ) -> ReturnRecord:
-        """Create a return of these items; raise OrderNotFound / RequestRejected."""
+        """Create a return of these items; raise OrderNotFound / RequestRejected.
+
+        ``return_fee_cents`` (e.g. a return shipping fee the return policy
+        charges for this reason) is deducted from the returned items' price;
+        the recorded ``refund_cents`` never goes below zero. The order system
+        records the amount, so it is the one the customer is told and later
+        sees in "where is my refund?". A negative fee raises RequestRejected.
+        """
 
     @abc.abstractmethod
     async def get_returns(self, order_id: str) -> List[ReturnRecord]:

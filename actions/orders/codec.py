@@ -150,18 +150,32 @@ def returns_from_json(data: Any) -> List[ReturnRecord]:
     return [return_from_json(record) for record in _list(_object(data, "response"), "returns")]
 
 
-def return_request_to_json(skus: Sequence[str], reason: str, condition: str) -> Json:
+def return_request_to_json(
+    skus: Sequence[str], reason: str, condition: str, return_fee_cents: int = 0
+) -> Json:
     """Body of ``POST /orders/{order_id}/returns``."""
-    return {"skus": list(skus), "reason": reason, "condition": condition}
+    return {
+        "skus": list(skus),
+        "reason": reason,
+        "condition": condition,
+        "return_fee_cents": return_fee_cents,
+    }
 
 
-def return_request_from_json(data: Any) -> Tuple[List[str], str, str]:
-    """(skus, reason, condition) from a return request body; CodecError when invalid."""
+def return_request_from_json(data: Any) -> Tuple[List[str], str, str, int]:
+    """(skus, reason, condition, return_fee_cents) from a return request body.
+
+    ``return_fee_cents`` is optional (absent or null means 0); CodecError when
+    anything is invalid, a negative fee included.
+    """
     data = _object(data, "request body")
     skus = _str_list(data, "skus")
     if not skus:
         raise CodecError("'skus' must list at least one item")
-    return skus, _str(data, "reason"), _str(data, "condition", optional=True) or ""
+    fee = _int_or(data, "return_fee_cents", 0)
+    if fee < 0:
+        raise CodecError("field 'return_fee_cents' must not be negative")
+    return skus, _str(data, "reason"), _str(data, "condition", optional=True) or "", fee
 
 
 # --- errors ------------------------------------------------------------------
@@ -218,6 +232,11 @@ def _int(data: Mapping[str, Any], key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise CodecError(f"field '{key}' must be an integer")
     return value
+
+
+def _int_or(data: Mapping[str, Any], key: str, default: int) -> int:
+    """An optional integer field; ``default`` when absent or null."""
+    return default if data.get(key) is None else _int(data, key)
 
 
 def _bool(data: Mapping[str, Any], key: str, default: bool) -> bool:

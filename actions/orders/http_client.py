@@ -68,9 +68,15 @@ class HttpOrderSystem(OrderSystem):
         return _decode(codec.orders_from_json, body)
 
     async def create_return(
-        self, order_id: str, skus: Sequence[str], reason: str, condition: str
+        self,
+        order_id: str,
+        skus: Sequence[str],
+        reason: str,
+        condition: str,
+        *,
+        return_fee_cents: int = 0,
     ) -> ReturnRecord:
-        request = codec.return_request_to_json(skus, reason, condition)
+        request = codec.return_request_to_json(skus, reason, condition, return_fee_cents)
         body = await self._call("POST", _order_path(order_id, "returns"), json_body=request)
         return _decode(codec.return_from_json, body)
 

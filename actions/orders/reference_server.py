@@ -75,9 +75,11 @@ class _OrderApi:
         return web.json_response(codec.orders_to_json(orders))
 
     async def create_return(self, request: web.Request) -> web.Response:
-        skus, reason, condition = codec.return_request_from_json(await _json_body(request))
+        skus, reason, condition, fee = codec.return_request_from_json(await _json_body(request))
         order_id = request.match_info["order_id"]
-        record = await self._orders.create_return(order_id, skus, reason, condition)
+        record = await self._orders.create_return(
+            order_id, skus, reason, condition, return_fee_cents=fee
+        )
         return web.json_response(codec.return_to_json(record), status=201)
 
     async def get_returns(self, request: web.Request) -> web.Response:

@@ -115,11 +115,20 @@ class SQLiteOrderSystem(OrderSystem):
         return await self._run(lambda conn: _orders_by_email(conn, normalise_email(email)))
 
     async def create_return(
-        self, order_id: str, skus: Sequence[str], reason: str, condition: str
+        self,
+        order_id: str,
+        skus: Sequence[str],
+        reason: str,
+        condition: str,
+        *,
+        return_fee_cents: int = 0,
     ) -> ReturnRecord:
         oid = normalise_order_id(order_id)
+        fee = _valid_fee(return_fee_cents)
         return await self._run(
-            lambda conn: _create_return(conn, oid, list(skus), reason, condition, self._today()),
+            lambda conn: _create_return(
+                conn, oid, list(skus), reason, condition, self._today(), fee
+            ),
             write=True,
         )
 
@@ -300,6 +309,7 @@ def _create_return(
     reason: str,
     condition: str,
     today: dt.date,
+    return_fee_cents: int = 0,
 ) -> ReturnRecord:
     order = _existing_order(conn, order_id)
     if order.status is not OrderStatus.DELIVERED:
@@ -316,11 +326,21 @@ def _create_return(
         reason=reason,
         status=ReturnStatus.REQUESTED,
         created_on=today,
-        refund_cents=sum(item.total_cents for item in items),
+        # The fee comes off the items' price, but a refund is never negative.
+        refund_cents=max(sum(item.total_cents for item in items) - return_fee_cents, 0),
         condition=condition,
     )
     insert_return(conn, record)
     return record
+
+
+def _valid_fee(return_fee_cents: int) -> int:
+    # bool is an int in Python but never an amount of money.
+    if isinstance(return_fee_cents, bool) or not isinstance(return_fee_cents, int):
+        raise RequestRejected("The return fee must be a whole number of cents.")
+    if return_fee_cents < 0:
+        raise RequestRejected("The return fee cannot be negative.")
+    return return_fee_cents
 
 
 def _items_to_return(order: Order, skus: Sequence[str]) -> List[OrderItem]:

@@ -8,6 +8,7 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.cancellation import ActionCancelOrder, ValidateCancelForm
+from actions.formatting import money
 from actions.orders.model import OrderStatus
 from actions.refunds import ActionRefundStatus
 from actions.returns import ActionSubmitReturn, ValidateReturnForm, classify, pick_items
@@ -59,14 +60,26 @@ async def test_used_items_are_refused_by_the_condition_rule(services, domain):
     assert "can only accept returns" in said
 
 
-async def test_submitting_creates_the_return_and_gives_its_id_and_refund(services, domain):
+@pytest.mark.parametrize(
+    "reason, condition, fee", [("damaged", "defective", 0), ("doesnt_fit", "unused", 495)]
+)
+async def test_submitting_creates_the_return_and_gives_its_id_and_refund(
+    services, domain, reason, condition, fee
+):
     order = await services.orders.get_order("A1001")
-    sku = next(i.sku for i in order.items if not i.final_sale)
-    state = verified("A1001", return_items=[sku], return_reason="damaged", return_condition="defective")
+    item = next(i for i in order.items if not i.final_sale)
+    state = verified(
+        "A1001", return_items=[item.sku], return_reason=reason, return_condition=condition
+    )
     slots, said = await run(ActionSubmitReturn(services), domain, state)
     returns = await services.orders.get_returns("A1001")
-    new = next(r for r in returns if sku in r.skus and r.created_on == TODAY)
+    new = next(r for r in returns if item.sku in r.skus and r.created_on == TODAY)
     assert new.return_id in said and "prepaid return label" in said
+    # The order system recorded the policy's fee, and the bot quoted exactly what it recorded,
+    # so "where is my refund?" later shows the same amount.
+    assert new.refund_cents == item.total_cents - fee
+    assert f"we refund {money(new.refund_cents)}" in said
+    assert ("return shipping fee" in said) == (fee > 0)
     assert {slots[k] for k in ("return_items", "return_reason", "return_condition")} == {None}
 
 

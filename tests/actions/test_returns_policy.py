@@ -63,11 +63,13 @@ def test_items_already_in_a_return_are_not_offered_again_unless_it_was_rejected(
     assert freed.returnable_items == (MUG,)
 
 
-def test_conditions_and_refund_amounts_follow_the_policy():
+def test_conditions_and_return_fees_follow_the_policy():
     assert rules.condition_accepted(POLICY, "unused")
     assert not rules.condition_accepted(POLICY, "used")
-    assert rules.refund_amount_cents(POLICY, [MUG], "damaged") == 3600
-    assert rules.refund_amount_cents(POLICY, [MUG], "changed_mind") == 3600 - 495
+    assert rules.return_fee_cents(POLICY, "damaged") == 0
+    assert rules.return_fee_cents(POLICY, "wrong_item") == 0
+    assert rules.return_fee_cents(POLICY, "changed_mind") == 495
+    assert rules.return_fee_cents(POLICY, "other") == 495
 
 
 def test_a_broken_policy_file_gives_a_clear_error(tmp_path):

@@ -118,13 +118,60 @@ async def test_a_404_that_is_not_order_not_found_is_a_wrong_url_not_a_missing_or
 
 async def test_a_rejection_carries_the_servers_message(serve):
     async def refuse(request):
-        assert await request.json() == {"skus": ["HP-THR-02"], "reason": "damaged", "condition": "used"}
+        assert await request.json() == {
+            "skus": ["HP-THR-02"], "reason": "damaged", "condition": "used", "return_fee_cents": 0,
+        }
         error = codec.error_to_json("invalid_request", "Used items are not accepted.")
         return web.json_response(error, status=422)
 
     orders = HttpOrderSystem(await serve(_stub(refuse, "/orders/{order_id}/returns", "POST")))
     with pytest.raises(RequestRejected, match="^Used items are not accepted.$"):
         await orders.create_return("A1001", ["HP-THR-02"], "damaged", "used")
+
+
+async def test_the_return_fee_is_sent_in_the_request_body(serve):
+    async def accept(request):
+        body = await request.json()
+        assert body["return_fee_cents"] == 495
+        record = {
+            "return_id": "R6000", "order_id": "A1001", "skus": body["skus"],
+            "reason": body["reason"], "condition": body["condition"], "status": "requested",
+            "created_on": "2026-11-23",
+            "refund_cents": 8405, "refunded_on": None, "notes": [],
+        }
+        return web.json_response(record, status=201)
+
+    orders = HttpOrderSystem(await serve(_stub(accept, "/orders/{order_id}/returns", "POST")))
+    record = await orders.create_return(
+        "A1001", ["HP-THR-02"], "doesnt_fit", "unused", return_fee_cents=495
+    )
+    assert record.refund_cents == 8405
+
+
+async def test_a_negative_return_fee_is_refused_by_the_server_over_http(serve, sqlite_orders):
+    base_url = await serve(create_app(sqlite_orders))
+    status, body = await _raw(
+        base_url, "POST", "/orders/A1001/returns",
+        json={
+            "skus": ["HP-THR-02"], "reason": "doesnt_fit", "condition": "unused",
+            "return_fee_cents": -495,
+        },
+    )
+    assert (status, body["error"]["code"]) == (422, "invalid_request")
+    assert "return_fee_cents" in body["error"]["message"]
+    with pytest.raises(RequestRejected, match="return_fee_cents"):
+        await HttpOrderSystem(base_url).create_return(
+            "A1001", ["HP-THR-02"], "doesnt_fit", "unused", return_fee_cents=-495
+        )
+    assert await sqlite_orders.get_returns("A1001") == []
+
+
+def test_the_return_request_codec_defaults_the_fee_to_zero():
+    body = {"skus": ["HP-THR-02"], "reason": "damaged", "condition": "defective"}
+    assert codec.return_request_from_json(body)[3] == 0
+    assert codec.return_request_from_json({**body, "return_fee_cents": None})[3] == 0
+    sent = codec.return_request_to_json(["A"], "r", "c", 495)
+    assert codec.return_request_from_json(sent)[3] == 495
 
 
 async def test_a_write_to_a_missing_order_is_not_found(serve):
@@ -193,6 +240,15 @@ async def test_the_reference_server_speaks_the_documented_json(serve, sqlite_ord
     assert status == 201 and created["status"] == "requested" and created["refund_cents"] == 8900
     status, returns = await _raw(base_url, "GET", "/orders/A1001/returns")
     assert status == 200 and returns["returns"] == [created]
+    status, with_fee = await _raw(
+        base_url, "POST", "/orders/A1009/returns",
+        json={
+            "skus": ["AP-SOC-14"], "reason": "doesnt_fit", "condition": "unused",
+            "return_fee_cents": 495,
+        },
+    )
+    socks = next(i for i in (await sqlite_orders.get_order("A1009")).items if i.sku == "AP-SOC-14")
+    assert status == 201 and with_fee["refund_cents"] == max(socks.total_cents - 495, 0)
     status, cancelled = await _raw(base_url, "POST", "/orders/A1003/cancel")
     assert status == 200 and cancelled["status"] == "cancelled"
 
@@ -208,6 +264,18 @@ async def test_the_reference_server_speaks_the_documented_json(serve, sqlite_ord
         ("POST", "/orders/A1001/returns", {"json": {"reason": "x"}}, 422, "invalid_request"),
         ("POST", "/orders/A1001/returns", {"json": {"skus": [], "reason": "x"}}, 422, "invalid_request"),
         ("POST", "/orders/A1001/returns", {"data": "{not json"}, 400, "invalid_request"),
+        ("POST", "/orders/A1001/returns",
+         {"json": {"skus": ["HP-THR-02"], "reason": "x", "return_fee_cents": -1}},
+         422, "invalid_request"),
+        ("POST", "/orders/A1001/returns",
+         {"json": {"skus": ["HP-THR-02"], "reason": "x", "return_fee_cents": 4.95}},
+         422, "invalid_request"),
+        ("POST", "/orders/A1001/returns",
+         {"json": {"skus": ["HP-THR-02"], "reason": "x", "return_fee_cents": "495"}},
+         422, "invalid_request"),
+        ("POST", "/orders/A1001/returns",
+         {"json": {"skus": ["HP-THR-02"], "reason": "x", "return_fee_cents": True}},
+         422, "invalid_request"),
         ("GET", "/orders", {}, 422, "invalid_request"),
         ("GET", "/nowhere", {}, 404, "not_found"),
         ("DELETE", "/orders/A1001", {}, 405, "method_not_allowed"),

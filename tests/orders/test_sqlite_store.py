@@ -93,6 +93,38 @@ async def test_the_refund_of_a_return_is_the_price_of_its_lines_quantity_include
     assert record.refund_cents == 8900 + 2 * 1500
 
 
+async def test_a_return_fee_is_deducted_from_the_refund(orders):
+    record = await orders.create_return(
+        "A1001", ["HP-THR-02", "HP-NAP-90"], "doesnt_fit", "unused", return_fee_cents=495
+    )
+    assert record.refund_cents == 8900 + 2 * 1500 - 495
+    assert (await orders.get_returns("A1001"))[0].refund_cents == record.refund_cents
+
+
+async def test_without_a_return_fee_the_refund_is_the_items_price(orders):
+    record = await orders.create_return(
+        "A1001", ["HP-THR-02"], "damaged", "defective", return_fee_cents=0
+    )
+    assert record.refund_cents == 8900
+
+
+async def test_a_return_fee_never_makes_the_refund_negative(orders):
+    record = await orders.create_return(
+        "A1001", ["HP-NAP-90"], "changed_mind", "unused", return_fee_cents=5000
+    )
+    assert record.refund_cents == 0
+    assert (await orders.get_returns("A1001"))[0].refund_cents == 0
+
+
+@pytest.mark.parametrize("fee", [-1, -495])
+async def test_a_negative_return_fee_is_rejected(orders, fee):
+    with pytest.raises(RequestRejected):
+        await orders.create_return(
+            "A1001", ["HP-THR-02"], "doesnt_fit", "unused", return_fee_cents=fee
+        )
+    assert await orders.get_returns("A1001") == []  # nothing created
+
+
 async def test_newest_returns_come_first(orders):
     await orders.create_return("A1001", ["HP-THR-02"], "damaged", "defective")
     await orders.create_return("A1001", ["HP-NAP-90"], "damaged", "defective")
