@@ -1,0 +1,28 @@
+"""Run the handoff service: ``python -m handoff`` (host and port from the config)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from handoff.app import create_app
+from handoff.config import load_config
+from handoff.errors import ConfigError
+
+
+def main() -> int:
+    """Load the config, build the app and serve until interrupted."""
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config()
+        app = create_app(config, name="handoff")
+    except ConfigError as exc:
+        print(f"handoff: {exc.message}", file=sys.stderr)
+        return 2
+    app.run(host=config.host, port=config.port, access_log=False, workers=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

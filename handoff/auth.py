@@ -1,0 +1,296 @@
+"""CSR and admin accounts, password hashing and signed tokens.
+
+Passwords are hashed with scrypt (random 16-byte salt, parameters stored with
+the hash so they can be raised later) and compared in constant time. Tokens are
+HS256 JWTs with ``sub``, ``role``, ``iat``, ``exp`` and ``iss``. :meth:`Auth.verify`
+also reads the account, so deleting an account or changing its password or role
+takes effect immediately rather than when old tokens expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import os
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional
+
+import jwt
+from redis.asyncio import Redis
+from redis.exceptions import WatchError
+
+from handoff import keys
+from handoff.errors import (AccountExists, AccountNotFound, AuthError, InvalidInput,
+                            TooManyAttempts)
+
+ROLES = ("csr", "admin")
+ISSUER = "handoff"
+ALGORITHM = "HS256"
+# n=2**14, r=8 needs 16 MiB and ~50 ms: slow for guessing, fine for a login.
+SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_LEN = 2**14, 8, 1, 32
+MIN_PASSWORD, MAX_PASSWORD = 8, 1024
+
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{1,63}$")
+_dummy_hashes: Dict[int, str] = {}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling.
+
+    Attributes:
+        username: Login name (lower case).
+        role: ``csr`` or ``admin``.
+        display_name: Name the customer sees next to the CSR's messages.
+    """
+
+    username: str
+    role: str
+    display_name: str
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the caller may use admin-only operations."""
+        return self.role == "admin"
+
+    def to_dict(self) -> dict:
+        """JSON-friendly view."""
+        return {"username": self.username, "role": self.role, "display_name": self.display_name}
+
+
+def hash_password(password: str, n: int = SCRYPT_N) -> str:
+    """Hash a password as ``scrypt$n$r$p$salt$digest`` (base64 parts).
+
+    Args:
+        password: The plain password.
+        n: scrypt CPU/memory cost (a power of two); lower only in tests.
+    """
+    salt = os.urandom(16)
+    digest = _scrypt(password, salt, n, SCRYPT_R, SCRYPT_P)
+    return "$".join(["scrypt", str(n), str(SCRYPT_R), str(SCRYPT_P), _b64(salt), _b64(digest)])
+
+
+def check_password(password: str, encoded: str) -> bool:
+    """Whether ``password`` matches ``encoded`` (constant-time comparison)."""
+    try:
+        scheme, n, r, p, salt, digest = encoded.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        candidate = _scrypt(password, base64.b64decode(salt), int(n), int(r), int(p), len(expected))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(candidate, expected)
+
+
+class Auth:
+    """Accounts in Redis and the tokens proving who a caller is.
+
+    Args:
+        redis: An asyncio Redis client.
+        secret: HS256 signing key.
+        token_ttl_seconds: Lifetime of issued tokens.
+        max_failures: Failed logins per username before further attempts are refused.
+        lockout_seconds: Window in which failures are counted (and the lockout length).
+        clock: Returns the current epoch time.
+        scrypt_n: scrypt cost for new hashes (existing hashes keep their own).
+    """
+
+    def __init__(self, redis: Redis, secret: str, *, token_ttl_seconds: int = 8 * 3600,
+                 max_failures: int = 5, lockout_seconds: int = 900,
+                 clock: Callable[[], float] = time.time, scrypt_n: int = SCRYPT_N):
+        """Create the service over one Redis client."""
+        self._redis = redis
+        self._secret = secret
+        self._ttl = token_ttl_seconds
+        self._max_failures = max_failures
+        self._lockout = lockout_seconds
+        self._clock = clock
+        self._scrypt_n = scrypt_n
+
+    async def create_account(self, username: str, password: str, role: str = "csr",
+                             display_name: Optional[str] = None) -> Identity:
+        """Create an account.
+
+        Raises:
+            InvalidInput: bad username, role or password.
+            AccountExists: the username is taken.
+        """
+        username = _check_username(username)
+        if role not in ROLES:
+            raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+        _check_password(password)
+        name = (display_name or username).strip()[:64] or username
+        encoded = await asyncio.to_thread(hash_password, password, self._scrypt_n)
+        key = keys.account(username)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(key)
+                if await pipe.exists(key):
+                    raise AccountExists(f"account {username!r} already exists")
+                pipe.multi()
+                pipe.hset(key, mapping={"username": username, "role": role, "display_name": name,
+                                        "password": encoded, "tokens_after": "0",
+                                        "created_at": str(self._clock())})
+                pipe.sadd(keys.ACCOUNTS, username)
+                await pipe.execute()
+            except WatchError as exc:
+                raise AccountExists(f"account {username!r} already exists") from exc
+        return Identity(username, role, name)
+
+    async def get_account(self, username: str) -> Optional[Identity]:
+        """The account, or None."""
+        if not isinstance(username, str) or not _USERNAME.match(username.strip().lower()):
+            return None
+        raw = await self._raw(username.strip().lower())
+        return _identity(raw) if raw else None
+
+    async def list_accounts(self) -> List[Identity]:
+        """Every account, by username."""
+        names = sorted(_text(n) for n in await self._redis.smembers(keys.ACCOUNTS))
+        found = [await self.get_account(n) for n in names]
+        return [a for a in found if a is not None]
+
+    async def delete_account(self, username: str) -> bool:
+        """Remove an account; its tokens stop working at once.
+
+        Returns:
+            Whether it existed.
+        """
+        username = _check_username(username)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.account(username))
+            pipe.srem(keys.ACCOUNTS, username)
+            deleted, _ = await pipe.execute()
+        return bool(deleted)
+
+    async def set_password(self, username: str, password: str) -> None:
+        """Change a password and invalidate every token issued before now.
+
+        Raises:
+            AccountNotFound: no such account.
+        """
+        username = _check_username(username)
+        _check_password(password)
+        if not await self._raw(username):
+            raise AccountNotFound(f"no account {username!r}")
+        encoded = await asyncio.to_thread(hash_password, password, self._scrypt_n)
+        await self._redis.hset(keys.account(username), mapping={
+            "password": encoded, "tokens_after": str(int(self._clock()))})
+
+    async def authenticate(self, username: str, password: str) -> str:
+        """Check a username and password and return a signed token.
+
+        Raises:
+            TooManyAttempts: too many recent failures for this username.
+            AuthError: wrong username or password (deliberately not saying which).
+        """
+        username = username.strip().lower() if isinstance(username, str) else ""
+        well_formed = _USERNAME.match(username) and isinstance(password, str)
+        if not well_formed or len(password) > MAX_PASSWORD:
+            await asyncio.to_thread(_waste_a_hash, self._scrypt_n)
+            raise AuthError("invalid username or password")
+        failures = await self._redis.get(keys.login_failures(username))
+        if failures is not None and int(failures) >= self._max_failures:
+            raise TooManyAttempts("too many failed logins; try again later")
+        raw = await self._raw(username)
+        # Hash even for unknown users so response time does not reveal which names exist.
+        if raw:
+            encoded = _text(raw.get("password", ""))
+            valid = await asyncio.to_thread(check_password, password, encoded)
+        else:
+            valid = await asyncio.to_thread(_waste_a_hash, self._scrypt_n)
+        if not valid:
+            await self._count_failure(username)
+            raise AuthError("invalid username or password")
+        await self._redis.delete(keys.login_failures(username))
+        return self.issue_token(_identity(raw))
+
+    def issue_token(self, identity: Identity) -> str:
+        """A signed token for ``identity`` valid for the configured lifetime."""
+        now = int(self._clock())
+        claims = {"sub": identity.username, "role": identity.role, "name": identity.display_name,
+                  "iat": now, "exp": now + self._ttl, "iss": ISSUER}
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    async def verify(self, token: str) -> Identity:
+        """The identity a token proves, with the account's current role.
+
+        Raises:
+            AuthError: missing, malformed, tampered or expired token, or the account
+                is gone or its password changed since the token was issued.
+        """
+        claims = self._decode(token)
+        raw = await self._raw(str(claims["sub"]))
+        if not raw:
+            raise AuthError("account no longer exists")
+        if int(claims["iat"]) < int(_text(raw.get("tokens_after", "0")) or 0):
+            raise AuthError("token was revoked; log in again")
+        return _identity(raw)
+
+    def _decode(self, token: str) -> dict:
+        if not isinstance(token, str) or not token:
+            raise AuthError("missing token")
+        try:
+            return jwt.decode(token, self._secret, algorithms=[ALGORITHM], issuer=ISSUER,
+                              options={"require": ["exp", "iat", "sub", "role", "iss"]})
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthError("token expired; log in again") from exc
+        except jwt.InvalidTokenError as exc:
+            raise AuthError("invalid token") from exc
+
+    async def _count_failure(self, username: str) -> None:
+        key = keys.login_failures(username)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            # Sliding window: the lockout ends `lockout_seconds` after the last failure.
+            pipe.expire(key, self._lockout)
+            await pipe.execute()
+
+    async def _raw(self, username: str) -> dict:
+        raw = await self._redis.hgetall(keys.account(username))
+        return {_text(k): v for k, v in raw.items()}
+
+
+def _identity(raw: dict) -> Identity:
+    username = _text(raw["username"])
+    return Identity(username, _text(raw["role"]), _text(raw.get("display_name", username)))
+
+
+def _check_username(username: Any) -> str:
+    name = username.strip().lower() if isinstance(username, str) else ""
+    if not _USERNAME.match(name):
+        raise InvalidInput("username must be 2-64 characters of a-z, 0-9, _ . - "
+                           "(starting with a letter or digit)")
+    return name
+
+
+def _check_password(password: Any) -> None:
+    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidInput(f"password must be {MIN_PASSWORD}-{MAX_PASSWORD} characters")
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, dklen: int = SCRYPT_LEN) -> bytes:
+    return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=dklen,
+                          maxmem=256 * 1024 * 1024)
+
+
+def _waste_a_hash(n: int) -> bool:
+    """Spend the time of one password check, always failing."""
+    # The dummy hash is made on first use, not at import (imports stay cheap).
+    if n not in _dummy_hashes:
+        _dummy_hashes[n] = hash_password(os.urandom(16).hex(), n)
+    check_password("not the password", _dummy_hashes[n])
+    return False
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,89 @@
+"""Every Redis key and pub/sub channel the handoff service uses, in one place.
+
+All names start with ``handoff:`` so the service can share a Redis database
+with Rasa's tracker and lock stores without collisions. The kind comes before
+the id and the id is always last, so no id (even one containing ``:``) can
+make one key look like another. Callers validate ids first (see ``check_id``).
+
+Layout::
+
+    handoff:conv:{id}                 hash    the conversation record
+    handoff:transcript:{id}           list    JSON messages, oldest first
+    handoff:notes:{id}                list    JSON internal CSR notes
+    handoff:signals:{id}              channel ephemeral notices to the customer (typing)
+    handoff:outbox:{id}               stream  messages to deliver to the customer
+    handoff:queue                     zset    queued conversation ids, score = priority + wait
+    handoff:tickets                   zset    conversations left as tickets, score = time
+    handoff:events                    channel live console events (JSON)
+    handoff:account:{username}        hash    a CSR/admin account
+    handoff:accounts                  set     every username
+    handoff:login_failures:{username} string  failed logins in the current window (expires)
+    handoff:metrics:started           zset    conversation id -> first seen
+    handoff:metrics:escalated         zset    conversation id -> first escalation
+    handoff:metrics:escalations       zset    JSON {conv, reason, at} -> time
+    handoff:metrics:waits             zset    JSON {conv, wait, position, at} -> claim time
+    handoff:metrics:first_replies     zset    JSON {conv, seconds, at} -> reply time
+    handoff:metrics:csat              zset    JSON {conv, score, at} -> rating time
+"""
+
+from __future__ import annotations
+
+import re
+
+PREFIX = "handoff"
+
+QUEUE = f"{PREFIX}:queue"
+TICKETS = f"{PREFIX}:tickets"
+EVENTS = f"{PREFIX}:events"
+ACCOUNTS = f"{PREFIX}:accounts"
+
+METRICS_STARTED = f"{PREFIX}:metrics:started"
+METRICS_ESCALATED = f"{PREFIX}:metrics:escalated"
+METRICS_ESCALATIONS = f"{PREFIX}:metrics:escalations"
+METRICS_WAITS = f"{PREFIX}:metrics:waits"
+METRICS_FIRST_REPLIES = f"{PREFIX}:metrics:first_replies"
+METRICS_CSAT = f"{PREFIX}:metrics:csat"
+
+# Rasa sender ids are free-form; keep them printable, short and without
+# whitespace so they cannot smuggle separators or huge keys into Redis.
+_ID = re.compile(r"^[A-Za-z0-9_.:@+\-]{1,128}$")
+
+
+def check_id(value: str) -> bool:
+    """Whether ``value`` is acceptable as a conversation id or username inside a key."""
+    return isinstance(value, str) and bool(_ID.match(value))
+
+
+def conversation(conv_id: str) -> str:
+    """The hash holding one conversation record."""
+    return f"{PREFIX}:conv:{conv_id}"
+
+
+def transcript(conv_id: str) -> str:
+    """The list of transcript messages of one conversation."""
+    return f"{PREFIX}:transcript:{conv_id}"
+
+
+def notes(conv_id: str) -> str:
+    """The list of internal CSR notes of one conversation."""
+    return f"{PREFIX}:notes:{conv_id}"
+
+
+def signals(conv_id: str) -> str:
+    """The pub/sub channel for ephemeral notices to one customer (typing)."""
+    return f"{PREFIX}:signals:{conv_id}"
+
+
+def outbox(conv_id: str) -> str:
+    """The stream of messages waiting to be shown to one customer."""
+    return f"{PREFIX}:outbox:{conv_id}"
+
+
+def account(username: str) -> str:
+    """The hash holding one CSR/admin account."""
+    return f"{PREFIX}:account:{username}"
+
+
+def login_failures(username: str) -> str:
+    """The counter of recent failed logins for one username."""
+    return f"{PREFIX}:login_failures:{username}"

@@ -1,0 +1,168 @@
+"""Per-conversation outbox: every message for a customer, in order, with an id.
+
+A Redis Stream per conversation (``handoff:outbox:{id}``). Whoever holds the
+customer's socket reads from it: the widget acknowledges the last id it showed
+and, after a reconnect or a page reload, asks for what came after. Messages are
+never lost between instances because nothing is kept in process memory.
+
+The bot's web-widget channel imports this module, so it depends only on
+``redis.asyncio`` and :mod:`handoff.keys`. Needs Redis >= 6.2 (exclusive XRANGE).
+
+A message is a dict::
+
+    {"sender": "bot" | "csr" | "system", "text": str, "timestamp": float,
+     "buttons": [{"title": str, "payload": str}, ...],   # optional
+     "agent": str,                                         # optional, CSR display name
+     ...}                                                  # other JSON keys pass through
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from redis.asyncio import Redis
+
+from handoff import keys
+
+SENDERS = ("bot", "csr", "system")
+DEFAULT_MAXLEN = 1000
+DEFAULT_TTL_SECONDS = 7 * 24 * 3600
+
+_STREAM_ID = re.compile(r"^\d+(-\d+)?$")
+
+Entry = Tuple[str, Dict[str, Any]]
+
+
+class InvalidMessage(ValueError):
+    """The message cannot be put in an outbox."""
+
+
+class InvalidMessageId(ValueError):
+    """The id a client acknowledged is not a stream id."""
+
+
+class Outbox:
+    """Append to and read from conversation outboxes.
+
+    Args:
+        redis: An asyncio Redis client (``decode_responses`` may be on or off).
+        maxlen: Roughly how many messages to keep per conversation.
+        ttl_seconds: How long an idle outbox is kept.
+    """
+
+    def __init__(self, redis: Redis, maxlen: int = DEFAULT_MAXLEN,
+                 ttl_seconds: int = DEFAULT_TTL_SECONDS):
+        """Create an outbox over one Redis client."""
+        self._redis = redis
+        self._maxlen = maxlen
+        self._ttl = ttl_seconds
+
+    async def append(self, conv_id: str, message: Mapping[str, Any]) -> str:
+        """Add a message for the customer and return its stream id.
+
+        Raises:
+            InvalidMessage: the message lacks a valid sender or text.
+        """
+        body = normalize_message(message)
+        key = keys.outbox(conv_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(key, {"message": json.dumps(body)}, maxlen=self._maxlen, approximate=True)
+            pipe.expire(key, self._ttl)
+            stream_id, _ = await pipe.execute()
+        return _text(stream_id)
+
+    async def read_after(self, conv_id: str, last_id: Optional[str] = None,
+                         count: int = 100) -> List[Entry]:
+        """Messages strictly after ``last_id`` (all of them when it is None), oldest first.
+
+        Raises:
+            InvalidMessageId: ``last_id`` is not a stream id.
+        """
+        start = "-" if last_id is None else "(" + _check_id(last_id)
+        entries = await self._redis.xrange(keys.outbox(conv_id), min=start, max="+", count=count)
+        return [_entry(entry_id, fields) for entry_id, fields in entries]
+
+    async def wait_after(self, conv_id: str, last_id: Optional[str], timeout_ms: int,
+                         count: int = 100) -> List[Entry]:
+        """Like :meth:`read_after`, but block up to ``timeout_ms`` until something arrives.
+
+        Returns an empty list on timeout. Holds one pooled connection while waiting.
+
+        Raises:
+            InvalidMessageId: ``last_id`` is not a stream id.
+        """
+        # "0-0" rather than "$": a message appended just before this call must
+        # still be returned, and XREAD is strictly-after for an explicit id.
+        start = "0-0" if last_id is None else _check_id(last_id)
+        reply = await self._redis.xread({keys.outbox(conv_id): start}, count=count,
+                                        block=max(1, int(timeout_ms)))
+        if not reply:
+            return []
+        _stream, entries = reply[0]
+        return [_entry(entry_id, fields) for entry_id, fields in entries]
+
+    async def last_id(self, conv_id: str) -> Optional[str]:
+        """The id of the newest message, or None for an empty outbox."""
+        entries = await self._redis.xrevrange(keys.outbox(conv_id), count=1)
+        return _text(entries[0][0]) if entries else None
+
+    async def signal(self, conv_id: str, notice: Mapping[str, Any]) -> int:
+        """Publish an ephemeral notice (e.g. ``{"type": "typing"}``) to the customer's channel.
+
+        Notices are not stored: a widget that is not listening simply misses them.
+
+        Returns:
+            How many subscribers received it.
+        """
+        return await self._redis.publish(keys.signals(conv_id), json.dumps(dict(notice)))
+
+
+def normalize_message(message: Mapping[str, Any]) -> Dict[str, Any]:
+    """Check a message and fill in its timestamp.
+
+    Raises:
+        InvalidMessage: sender, text, buttons or agent have the wrong shape.
+    """
+    if not isinstance(message, Mapping):
+        raise InvalidMessage("a message must be a JSON object")
+    body = dict(message)
+    if body.get("sender") not in SENDERS:
+        raise InvalidMessage(f"sender must be one of {', '.join(SENDERS)}")
+    if not isinstance(body.get("text"), str):
+        raise InvalidMessage("text must be a string")
+    if "buttons" in body and not _valid_buttons(body["buttons"]):
+        raise InvalidMessage("buttons must be a list of {title, payload} strings")
+    if "agent" in body and not isinstance(body["agent"], str):
+        raise InvalidMessage("agent must be a string")
+    body.setdefault("timestamp", time.time())
+    try:
+        json.dumps(body)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMessage(f"message is not JSON-serialisable: {exc}") from exc
+    return body
+
+
+def _valid_buttons(buttons: Any) -> bool:
+    return isinstance(buttons, list) and all(
+        isinstance(b, Mapping) and isinstance(b.get("title"), str)
+        and isinstance(b.get("payload"), str)
+        for b in buttons
+    )
+
+
+def _check_id(value: str) -> str:
+    if not isinstance(value, str) or not _STREAM_ID.match(value):
+        raise InvalidMessageId(f"not a message id: {value!r}")
+    return value
+
+
+def _entry(entry_id: Any, fields: Mapping[Any, Any]) -> Entry:
+    raw = fields.get("message", fields.get(b"message"))
+    return _text(entry_id), json.loads(_text(raw))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,332 @@
+"""The HTTP and WebSocket edge: translate requests into domain calls and errors into status codes.
+
+Nothing here decides anything about conversations; handlers parse input, call
+:class:`~handoff.service.HandoffService` (or the store/auth directly for reads)
+and shape the JSON. Every error body is ``{"error": {"code", "message"}}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+from typing import Any, Dict, Optional
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sanic import Request, Sanic
+from sanic.exceptions import NotFound, SanicException
+from sanic.response import HTTPResponse, json as json_response, raw
+from websockets.exceptions import ConnectionClosed
+
+from handoff import errors
+from handoff.canned import load_canned_responses
+from handoff.outbox import InvalidMessage, InvalidMessageId
+
+logger = logging.getLogger(__name__)
+
+PUBLIC_PATHS = {"/health", "/openapi.yaml", "/api/login"}
+EVENTS_PATH = "/api/events"
+
+# Domain error -> HTTP status; looked up along the class hierarchy, so
+# ClaimConflict (an InvalidTransition) is a 409 too.
+STATUS = {
+    errors.InvalidInput: 400,
+    errors.AuthError: 401,
+    errors.Forbidden: 403,
+    errors.NotAssignee: 403,
+    errors.ConversationNotFound: 404,
+    errors.AccountNotFound: 404,
+    errors.InvalidTransition: 409,
+    errors.AccountExists: 409,
+    errors.Busy: 503,
+    errors.TooManyAttempts: 429,
+    errors.UpstreamError: 502,
+}
+
+
+def register(app: Sanic) -> None:
+    """Add the middleware, error handlers and every route to ``app``."""
+    app.register_middleware(authenticate, "request")
+    app.error_handler.add(errors.HandoffError, on_domain_error)
+    app.error_handler.add(InvalidMessage, on_bad_value)
+    app.error_handler.add(InvalidMessageId, on_bad_value)
+    app.error_handler.add(RedisConnectionError, on_redis_down)
+    app.error_handler.add(RedisTimeoutError, on_redis_down)
+    app.error_handler.add(SanicException, on_sanic_error)
+    app.error_handler.add(Exception, on_unexpected)
+
+    app.add_route(health, "/health", methods=["GET"])
+    app.add_route(openapi, "/openapi.yaml", methods=["GET"])
+    app.add_route(login, "/api/login", methods=["POST"])
+    app.add_route(me, "/api/me", methods=["GET"])
+    app.add_route(queue, "/api/queue", methods=["GET"])
+    app.add_route(conversation, "/api/conversations/<conv_id:str>", methods=["GET"])
+    app.add_route(claim, "/api/conversations/<conv_id:str>/claim", methods=["POST"])
+    app.add_route(send_message, "/api/conversations/<conv_id:str>/messages", methods=["POST"])
+    app.add_route(typing, "/api/conversations/<conv_id:str>/typing", methods=["POST"])
+    app.add_route(add_note, "/api/conversations/<conv_id:str>/notes", methods=["POST"])
+    app.add_route(transfer, "/api/conversations/<conv_id:str>/transfer", methods=["POST"])
+    app.add_route(release, "/api/conversations/<conv_id:str>/release", methods=["POST"])
+    app.add_route(close, "/api/conversations/<conv_id:str>/close", methods=["POST"])
+    app.add_route(metrics, "/api/metrics", methods=["GET"])
+    app.add_route(canned_responses, "/api/canned-responses", methods=["GET"])
+    app.add_websocket_route(events, EVENTS_PATH)
+
+
+# ---- authentication -------------------------------------------------------------------------
+
+async def authenticate(request: Request) -> None:
+    """Request middleware: every ``/api`` path except login needs a valid token.
+
+    Runs before the WebSocket handshake too, so an unauthenticated console gets
+    a plain 401 instead of an open socket.
+    """
+    if request.path in PUBLIC_PATHS or not request.path.startswith("/api/"):
+        return
+    token = _bearer(request)
+    if token is None and request.path == EVENTS_PATH:
+        # Browsers cannot set headers on a WebSocket, hence the query parameter.
+        token = request.args.get("token")
+    if not token:
+        raise errors.AuthError("log in first: send `Authorization: Bearer <token>`")
+    request.ctx.identity = await request.app.ctx.auth.verify(token)
+
+
+def _bearer(request: Request) -> Optional[str]:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def _require_admin(request: Request) -> None:
+    if not request.ctx.identity.is_admin:
+        raise errors.Forbidden("this needs the admin role")
+
+
+# ---- handlers -------------------------------------------------------------------------------
+
+async def health(request: Request) -> HTTPResponse:
+    """Liveness plus a Redis ping (503 when Redis is down)."""
+    try:
+        await request.app.ctx.redis.ping()
+    except (RedisConnectionError, RedisTimeoutError, OSError):
+        return json_response({"status": "degraded", "redis": "down"}, status=503)
+    return json_response({"status": "ok", "redis": "ok"})
+
+
+async def openapi(request: Request) -> HTTPResponse:
+    """The OpenAPI document of this API."""
+    path = request.app.ctx.config.openapi_file
+    try:
+        body = await asyncio.to_thread(path.read_bytes)
+    except OSError as exc:
+        raise NotFound(f"OpenAPI document missing: {exc}") from exc
+    return raw(body, content_type="application/yaml")
+
+
+async def login(request: Request) -> HTTPResponse:
+    """Exchange username and password for a token."""
+    body = _json_body(request)
+    auth = request.app.ctx.auth
+    token = await auth.authenticate(body.get("username"), body.get("password"))
+    identity = await auth.verify(token)
+    return json_response({"token": token, "token_type": "Bearer",
+                          "expires_in": request.app.ctx.config.token_ttl_seconds,
+                          "user": identity.to_dict()})
+
+
+async def me(request: Request) -> HTTPResponse:
+    """Who the token belongs to."""
+    return json_response({"user": request.ctx.identity.to_dict()})
+
+
+async def queue(request: Request) -> HTTPResponse:
+    """Waiting conversations in the order CSRs should take them."""
+    config = request.app.ctx.config
+    now = dt.datetime.now(dt.timezone.utc)
+    waiting = []
+    for position, conv in enumerate(await request.app.ctx.store.queue(), start=1):
+        item = conv.to_dict()
+        item["position"] = position
+        item["waited_seconds"] = max(0.0, now.timestamp() - (conv.waiting_since or now.timestamp()))
+        waiting.append(item)
+    hours = config.business_hours
+    return json_response({"conversations": waiting, "sla_seconds": config.sla_seconds,
+                          "business_hours": {**hours.to_dict(), "open_now": hours.is_open(now)}})
+
+
+async def conversation(request: Request, conv_id: str) -> HTTPResponse:
+    """One conversation with transcript, context and notes."""
+    return json_response(await request.app.ctx.service.details(conv_id))
+
+
+async def claim(request: Request, conv_id: str) -> HTTPResponse:
+    """Claim a queued conversation (409 if someone was faster)."""
+    conv = await request.app.ctx.service.claim(conv_id, request.ctx.identity)
+    return json_response(conv.to_dict())
+
+
+async def send_message(request: Request, conv_id: str) -> HTTPResponse:
+    """Send a CSR message to the customer."""
+    body = _json_body(request)
+    sent = await request.app.ctx.service.send_message(
+        conv_id, request.ctx.identity, body.get("text"), body.get("buttons"))
+    return json_response(sent, status=201)
+
+
+async def typing(request: Request, conv_id: str) -> HTTPResponse:
+    """Show the customer a typing indicator."""
+    await request.app.ctx.service.typing(conv_id, request.ctx.identity)
+    return json_response({"ok": True})
+
+
+async def add_note(request: Request, conv_id: str) -> HTTPResponse:
+    """Attach an internal note."""
+    body = _json_body(request)
+    note = await request.app.ctx.service.add_note(conv_id, request.ctx.identity, body.get("text"))
+    return json_response(note, status=201)
+
+
+async def transfer(request: Request, conv_id: str) -> HTTPResponse:
+    """Hand the conversation to another CSR (``{"to": username}``)."""
+    body = _json_body(request)
+    conv = await request.app.ctx.service.transfer(conv_id, request.ctx.identity, body.get("to"))
+    return json_response(conv.to_dict())
+
+
+async def release(request: Request, conv_id: str) -> HTTPResponse:
+    """Hand the conversation back to the bot."""
+    result = await request.app.ctx.service.release(conv_id, request.ctx.identity)
+    return json_response({"conversation": result["conversation"].to_dict(),
+                          "bot_greeted": result["bot_greeted"]})
+
+
+async def close(request: Request, conv_id: str) -> HTTPResponse:
+    """Close the conversation with a resolution tag and ask the customer for a rating."""
+    body = _json_body(request)
+    conv = await request.app.ctx.service.close(conv_id, request.ctx.identity,
+                                               body.get("resolution"))
+    return json_response(conv.to_dict())
+
+
+async def metrics(request: Request) -> HTTPResponse:
+    """Containment, escalations, waits, reply times and CSAT (admin only)."""
+    _require_admin(request)
+    return json_response(await request.app.ctx.store.metrics(_since(request.args.get("since"))))
+
+
+async def canned_responses(request: Request) -> HTTPResponse:
+    """The bot's response templates and FAQ answers, for quick replies."""
+    entries = await asyncio.to_thread(load_canned_responses, request.app.ctx.config.project_dir)
+    return json_response({"responses": entries})
+
+
+async def events(request: Request, ws: Any) -> None:
+    """Stream live console events until the client goes away."""
+    async with request.app.ctx.store.live_events() as feed:
+        await ws.send(json.dumps({"type": "hello", "user": request.ctx.identity.to_dict()}))
+        tasks = {asyncio.ensure_future(_forward(feed, ws)),
+                 asyncio.ensure_future(_answer_pings(ws))}
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _forward(feed: Any, ws: Any) -> None:
+    async for event in feed:
+        await ws.send(json.dumps(event))
+
+
+async def _answer_pings(ws: Any) -> None:
+    # Also notices the client leaving, which ends the whole handler.
+    try:
+        while True:
+            message = await ws.recv()
+            if message is None:
+                continue
+            if _is_ping(message):
+                await ws.send(json.dumps({"type": "pong"}))
+    except ConnectionClosed:
+        return
+
+
+def _is_ping(message: Any) -> bool:
+    try:
+        return json.loads(message).get("type") == "ping"
+    except (ValueError, AttributeError):
+        return False
+
+
+# ---- input helpers --------------------------------------------------------------------------
+
+def _json_body(request: Request) -> Dict[str, Any]:
+    if not request.body:
+        return {}
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise errors.InvalidInput(f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise errors.InvalidInput("request body must be a JSON object")
+    return body
+
+
+def _since(value: Optional[str]) -> Optional[float]:
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise errors.InvalidInput("`since` must be epoch seconds or an ISO 8601 time") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed.timestamp()
+
+
+# ---- errors ---------------------------------------------------------------------------------
+
+def error_response(status: int, code: str, message: str) -> HTTPResponse:
+    """The one error shape of this API."""
+    return json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+def on_domain_error(request: Request, exc: errors.HandoffError) -> HTTPResponse:
+    """Map a domain error to its status code."""
+    status = next((STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS), 500)
+    if status >= 500:
+        logger.warning("%s %s failed: %s", request.method, request.path, exc)
+    return error_response(status, exc.code, exc.message)
+
+
+def on_bad_value(request: Request, exc: ValueError) -> HTTPResponse:
+    """Outbox validation errors are bad input."""
+    return error_response(400, "invalid_input", str(exc))
+
+
+def on_redis_down(request: Request, exc: Exception) -> HTTPResponse:
+    """Redis unreachable: a temporary condition, not a bug."""
+    logger.error("Redis unavailable during %s %s: %s", request.method, request.path, exc)
+    return error_response(503, "redis_unavailable", "storage is temporarily unavailable")
+
+
+def on_sanic_error(request: Request, exc: SanicException) -> HTTPResponse:
+    """Unknown route, wrong method, body too large, … in the API's error shape."""
+    status = getattr(exc, "status_code", 500) or 500
+    codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    code = codes.get(status, "http_error")
+    return error_response(status, code, str(exc) or code)
+
+
+def on_unexpected(request: Request, exc: Exception) -> HTTPResponse:
+    """A bug: log it with the traceback and answer without leaking details."""
+    logger.exception("unhandled error in %s %s", request.method, request.path, exc_info=exc)
+    return error_response(500, "internal_error", "internal error; see the service log")

@@ -1,0 +1,141 @@
+"""The per-conversation outbox on a real Redis stream."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import redis.asyncio as aioredis
+
+from handoff import keys
+from handoff.outbox import InvalidMessage, InvalidMessageId, Outbox
+
+
+def msg(text, sender="bot", **extra):
+    return {"sender": sender, "text": text, **extra}
+
+
+async def test_append_returns_increasing_ids_and_read_all(outbox):
+    ids = [await outbox.append("c1", msg(f"m{i}")) for i in range(5)]
+    assert len(set(ids)) == 5
+    assert ids == sorted(ids, key=lambda i: tuple(map(int, i.split("-"))))
+    entries = await outbox.read_after("c1", None)
+    assert [e[0] for e in entries] == ids
+    assert [e[1]["text"] for e in entries] == [f"m{i}" for i in range(5)]
+    assert all(isinstance(e[1]["timestamp"], float) for e in entries)
+
+
+async def test_read_after_is_strictly_after_without_duplicates(outbox):
+    ids = [await outbox.append("c1", msg(f"m{i}")) for i in range(10)]
+    seen, last = [], None
+    while True:
+        batch = await outbox.read_after("c1", last, count=3)
+        if not batch:
+            break
+        seen += batch
+        last = batch[-1][0]
+    assert [i for i, _ in seen] == ids
+    assert await outbox.read_after("c1", ids[4]) == seen[5:]
+    assert await outbox.read_after("c1", ids[-1]) == []
+
+
+async def test_outboxes_are_per_conversation(outbox):
+    await outbox.append("a", msg("for a"))
+    await outbox.append("b", msg("for b"))
+    assert [m["text"] for _, m in await outbox.read_after("a")] == ["for a"]
+    assert await outbox.last_id("nobody") is None
+
+
+async def test_message_fields_round_trip(outbox):
+    buttons = [{"title": "Yes", "payload": "/affirm"}]
+    await outbox.append("c", msg("hi", sender="csr", agent="Alice", buttons=buttons,
+                                 timestamp=12.5))
+    [(_, message)] = await outbox.read_after("c")
+    assert message == {"sender": "csr", "text": "hi", "agent": "Alice", "buttons": buttons,
+                       "timestamp": 12.5}
+
+
+@pytest.mark.parametrize("bad", [
+    {"sender": "customer", "text": "x"},
+    {"sender": "bot"},
+    {"sender": "bot", "text": 3},
+    {"sender": "bot", "text": "x", "buttons": [{"title": "t"}]},
+    {"sender": "csr", "text": "x", "agent": 7},
+    {"sender": "bot", "text": "x", "extra": object()},
+    "not a dict",
+])
+async def test_invalid_messages_are_refused(outbox, bad):
+    with pytest.raises(InvalidMessage):
+        await outbox.append("c", bad)
+
+
+async def test_invalid_last_id_is_refused(outbox):
+    for bad in ["abc", "1-2-3", "", "$"]:
+        with pytest.raises(InvalidMessageId):
+            await outbox.read_after("c", bad)
+
+
+async def test_wait_after_returns_pending_messages_at_once(outbox):
+    first = await outbox.append("c", msg("one"))
+    await outbox.append("c", msg("two"))
+    started = time.monotonic()
+    got = await outbox.wait_after("c", first, timeout_ms=5000)
+    assert [m["text"] for _, m in got] == ["two"]
+    assert time.monotonic() - started < 1
+    assert [m["text"] for _, m in await outbox.wait_after("c", None, 100)] == ["one", "two"]
+
+
+async def test_wait_after_wakes_on_append(redis_db, outbox):
+    # The waiter blocks on its own connection; the writer uses another client,
+    # like two service instances.
+    writer_client = aioredis.from_url(redis_db, decode_responses=True)
+    writer = Outbox(writer_client)
+    last = await outbox.append("c", msg("old"))
+    waiter = asyncio.ensure_future(outbox.wait_after("c", last, timeout_ms=5000))
+    await asyncio.sleep(0.1)
+    assert not waiter.done()
+    started = time.monotonic()
+    new_id = await writer.append("c", msg("new"))
+    got = await asyncio.wait_for(waiter, 2)
+    assert [(i, m["text"]) for i, m in got] == [(new_id, "new")]
+    assert time.monotonic() - started < 1
+    await writer_client.close()
+
+
+async def test_wait_after_times_out_empty(outbox):
+    started = time.monotonic()
+    assert await outbox.wait_after("c", None, timeout_ms=150) == []
+    assert time.monotonic() - started >= 0.1
+
+
+async def test_stream_is_capped_and_expires(redis_client):
+    small = Outbox(redis_client, maxlen=10, ttl_seconds=100)
+    for i in range(300):
+        await small.append("c", msg(str(i)))
+    length = await redis_client.xlen(keys.outbox("c"))
+    assert 10 <= length < 300  # approximate trimming keeps at least maxlen
+    assert 0 < await redis_client.ttl(keys.outbox("c")) <= 100
+    entries = await small.read_after("c")
+    assert entries[-1][1]["text"] == "299"
+
+
+async def test_signal_reaches_subscribers(redis_client, outbox):
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(keys.signals("c"))
+    assert await outbox.signal("c", {"type": "typing", "agent": "Alice"}) == 1
+    message = None
+    for _ in range(20):  # the first read may be the subscribe confirmation
+        message = message or await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+    assert message["data"] == '{"type": "typing", "agent": "Alice"}'
+    await pubsub.close()
+
+
+async def test_outbox_works_without_decode_responses(redis_db):
+    client = aioredis.from_url(redis_db)  # bytes replies, as another team may configure it
+    box = Outbox(client)
+    first = await box.append("c", msg("hello"))
+    assert isinstance(first, str)
+    assert [m["text"] for _, m in await box.read_after("c")] == ["hello"]
+    assert await box.wait_after("c", None, 100) == await box.read_after("c")
+    await client.close()
