@@ -26,21 +26,11 @@ from actions.formatting import normalise_postcode, order_choice_title
 from actions.orders.codec import normalise_order_id
 from actions.orders.adapter import OrderSystemUnavailable
 from actions.orders.model import Order
-from actions.services import Services, default_services
+from actions.handoff import escalate
+from actions.services import ServicesMixin
 
 MAX_FAILED_VERIFICATIONS = 3
 Slots = Dict[Text, Any]
-
-
-class ServicesMixin:
-    """Gives an action its services; tests pass their own, the server uses the defaults."""
-
-    def __init__(self, services: Optional[Services] = None) -> None:
-        self._services = services
-
-    @property
-    def services(self) -> Services:
-        return self._services or default_services()
 
 
 def is_verified(tracker: Tracker) -> bool:
@@ -175,7 +165,7 @@ class VerifiedOrderAction(ServicesMixin, Action, abc.ABC):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        stopped = explain_stop(dispatcher, tracker)
+        stopped = await explain_stop(self, dispatcher, tracker)
         if stopped is not None:
             return stopped
         try:
@@ -185,19 +175,28 @@ class VerifiedOrderAction(ServicesMixin, Action, abc.ABC):
                 return []
             return await self.act(order, dispatcher, tracker)
         except OrderSystemUnavailable:
-            dispatcher.utter_message(response="utter_order_system_down")
-            return []
+            return await order_system_down(self, dispatcher, tracker)
 
 
-def explain_stop(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[List[EventType]]:
+async def order_system_down(
+    action: ServicesMixin, dispatcher: CollectingDispatcher, tracker: Tracker
+) -> List[EventType]:
+    """Say so honestly and hand over to a person, who can look the order up another way."""
+    dispatcher.utter_message(response="utter_order_system_down")
+    # Clear the flag so the next question tries the order system again.
+    events: List[EventType] = [SlotSet("order_system_unavailable", False)]
+    return events + await escalate(action, dispatcher, tracker, "action_failed")
+
+
+async def explain_stop(
+    action: ServicesMixin, dispatcher: CollectingDispatcher, tracker: Tracker
+) -> Optional[List[EventType]]:
     """If the form stopped before verifying, say why; return None when it did not stop."""
     if tracker.get_slot("verification_locked"):
         dispatcher.utter_message(response="utter_verification_locked")
         return []
     if tracker.get_slot("order_system_unavailable"):
-        dispatcher.utter_message(response="utter_order_system_down")
-        # Clear the flag so the next question tries the order system again.
-        return [SlotSet("order_system_unavailable", False)]
+        return await order_system_down(action, dispatcher, tracker)
     if tracker.get_slot("request_blocked"):
         # The form already explained why; the next request starts afresh.
         return [SlotSet("request_blocked", False)]

@@ -14,12 +14,12 @@ from actions import returns_policy as rules
 from actions.formatting import day, item_line, items_sentence, money
 from actions.order_lookup import (
     OrderFormValidation,
-    ServicesMixin,
     Slots,
     VerifiedOrderAction,
 )
 from actions.orders.adapter import OrderSystemUnavailable, RequestRejected
 from actions.orders.model import Order, OrderItem
+from actions.services import ServicesMixin
 
 RETURN_SLOTS = ("return_items", "return_reason", "return_condition")
 

@@ -9,21 +9,40 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, Optional
 
 from actions.orders.adapter import OrderSystem
 from actions.orders.factory import order_system_from_config
 from actions.returns_policy import ReturnPolicy
 from actions.settings import load_settings
+from handoff.config import HandoffConfig, load_config
+from handoff.store import HandoffStore
 
 
 @dataclass
 class Services:
-    """What an action needs: the order system, the return policy and a clock."""
+    """What an action needs: the order system, the return policy, the CSR queue and a clock."""
 
     orders: OrderSystem
     policy: ReturnPolicy
     today: Callable[[], dt.date] = field(default=dt.date.today)
+    handoff_config: Optional[HandoffConfig] = None
+    _handoff: Optional[HandoffStore] = None
+
+    @property
+    def handoff(self) -> HandoffStore:
+        """The live CSR queue in Redis (connected on first use)."""
+        if self._handoff is None:
+            from redis.asyncio import Redis
+
+            config = self.handoff_config or load_config()
+            self._handoff = HandoffStore(
+                Redis.from_url(config.redis_url),
+                priorities=config.priorities,
+                default_priority=config.default_priority,
+                default_wait_seconds=config.default_wait_seconds,
+            )
+        return self._handoff
 
 
 @lru_cache(maxsize=1)
@@ -33,4 +52,16 @@ def default_services() -> Services:
     return Services(
         orders=order_system_from_config(settings.order_system),
         policy=ReturnPolicy.from_file(settings.returns_policy_file),
+        handoff_config=load_config(),
     )
+
+
+class ServicesMixin:
+    """Gives an action its services; tests pass their own, the server uses the defaults."""
+
+    def __init__(self, services: Optional[Services] = None) -> None:
+        self._services = services
+
+    @property
+    def services(self) -> Services:
+        return self._services or default_services()
