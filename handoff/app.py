@@ -62,7 +62,7 @@ async def _open(app: Sanic, _loop: object = None) -> None:
     app.ctx.rasa = (RasaClient(config.rasa_url, config.rasa_token, config.rasa_timeout_seconds)
                     if config.rasa_url else NullRasa())
     app.ctx.service = HandoffService(app.ctx.store, app.ctx.outbox, app.ctx.rasa, app.ctx.auth,
-                                     resume_intent=config.resume_intent,
+                                     resume_action=config.resume_action,
                                      max_message_chars=config.max_message_chars)
 
 

@@ -86,7 +86,7 @@ class HandoffConfig:
         rasa_url: Base URL of ``rasa run --enable-api``; empty disables Rasa calls.
         rasa_token: Rasa's ``--auth-token``.
         rasa_timeout_seconds: Timeout of one call to Rasa.
-        resume_intent: Intent triggered after a release so the bot greets back;
+        resume_action: Action run after a release so the bot greets back;
             empty to skip.
         business_hours: When CSRs are expected.
         sla_seconds: Console highlights queued conversations waiting longer.
@@ -112,7 +112,7 @@ class HandoffConfig:
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: str = ""
     rasa_timeout_seconds: float = 10.0
-    resume_intent: str = "greet"
+    resume_action: str = "action_handback"
     business_hours: BusinessHours = field(default_factory=BusinessHours)
     sla_seconds: int = 120
     priorities: Mapping[str, str] = field(default_factory=lambda: {

@@ -60,17 +60,17 @@ class RasaClient:
         await self._post(f"/conversations/{quote(conv_id, safe='')}/tracker/events",
                          [{"event": "resume", "timestamp": time.time()}])
 
-    async def trigger_intent(self, conv_id: str, intent: str,
+    async def execute_action(self, conv_id: str, action: str,
                              output_channel: str = "latest") -> List[Dict[str, Any]]:
-        """Make the bot act as if the customer had expressed ``intent``.
+        """Make the bot run ``action`` now (e.g. greet the customer back after a release).
 
         Returns:
             The bot's messages when Rasa collected them instead of sending them
             through an output channel (e.g. for the REST channel); the caller
             delivers those. Empty when the channel delivered them itself.
         """
-        body = await self._post(f"/conversations/{quote(conv_id, safe='')}/trigger_intent",
-                                {"name": intent}, output_channel=output_channel)
+        body = await self._post(f"/conversations/{quote(conv_id, safe='')}/execute",
+                                {"name": action}, output_channel=output_channel)
         messages = body.get("messages") if isinstance(body, dict) else None
         return list(messages or [])
 
@@ -107,7 +107,7 @@ class NullRasa:
     async def resume(self, conv_id: str) -> None:
         """Do nothing."""
 
-    async def trigger_intent(self, conv_id: str, intent: str,
+    async def execute_action(self, conv_id: str, action: str,
                              output_channel: str = "latest") -> List[Dict[str, Any]]:
         """Do nothing; no bot messages."""
         return []

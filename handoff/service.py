@@ -36,7 +36,7 @@ class RasaPort(Protocol):
     async def resume(self, conv_id: str) -> None:
         """Let the bot predict again."""
 
-    async def trigger_intent(self, conv_id: str, intent: str,
+    async def execute_action(self, conv_id: str, action: str,
                              output_channel: str = "latest") -> List[Dict[str, Any]]:
         """Make the bot respond to an intent."""
 
@@ -49,18 +49,18 @@ class HandoffService:
         outbox: Messages to customers.
         rasa: The Rasa API (or its null twin).
         auth: Accounts (to check transfer targets).
-        resume_intent: Triggered after a release so the bot greets back; empty to skip.
+        resume_action: Run after a release so the bot greets back; empty to skip.
         max_message_chars: Longest CSR message or note.
     """
 
     def __init__(self, store: HandoffStore, outbox: Outbox, rasa: RasaPort, auth: Auth, *,
-                 resume_intent: str = "greet", max_message_chars: int = 2000):
+                 resume_action: str = "action_handback", max_message_chars: int = 2000):
         """Wire the collaborators."""
         self.store = store
         self.outbox = outbox
         self.rasa = rasa
         self.auth = auth
-        self._resume_intent = resume_intent
+        self._resume_action = resume_action
         self._max_chars = max_message_chars
 
     async def details(self, conv_id: str) -> Dict[str, Any]:
@@ -153,10 +153,10 @@ class HandoffService:
             raise NotAssignee(f"conversation is assigned to {conv.assigned_to}")
 
     async def _greet(self, conv_id: str) -> bool:
-        if not self._resume_intent:
+        if not self._resume_action:
             return False
         try:
-            messages = await self.rasa.trigger_intent(conv_id, self._resume_intent)
+            messages = await self.rasa.execute_action(conv_id, self._resume_action)
         except UpstreamError as exc:
             logger.warning("bot could not greet %s back after release: %s", conv_id, exc)
             return False

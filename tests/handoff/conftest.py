@@ -76,7 +76,7 @@ class FakeRasa:
 
         app = web.Application()
         app.router.add_post("/conversations/{conv_id}/tracker/events", self._events)
-        app.router.add_post("/conversations/{conv_id}/trigger_intent", self._trigger)
+        app.router.add_post("/conversations/{conv_id}/execute", self._trigger)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)

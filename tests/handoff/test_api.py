@@ -348,9 +348,9 @@ async def test_release_resumes_the_bot_which_greets_back(api, tokens, bot, outbo
     status, body = await api.call("POST", "/api/conversations/c1/release", token=tokens["alice"])
     assert status == 200 and body["conversation"]["state"] == "bot" and body["bot_greeted"]
     assert fake_rasa.paths() == ["/conversations/c1/tracker/events",
-                                 "/conversations/c1/trigger_intent"]
+                                 "/conversations/c1/execute"]
     assert fake_rasa.calls[0]["json"][0]["event"] == "resume"
-    assert fake_rasa.calls[1]["json"] == {"name": "greet"}
+    assert fake_rasa.calls[1]["json"] == {"name": "action_handback"}
     last_two = [m for _, m in await outbox.read_after("c1")][-2:]
     assert last_two[0]["sender"] == "system" and "handed you back" in last_two[0]["text"]
     assert last_two[1] == {**last_two[1], "sender": "bot", "text": "Hi again! How can I help?"}

@@ -25,12 +25,12 @@ async def test_agent_message_is_a_bot_event_with_the_agent(client, fake_rasa):
                              "timestamp": 5.0, "data": {"buttons": buttons}}]
 
 
-async def test_resume_and_trigger_intent(client, fake_rasa):
+async def test_resume_and_execute_action(client, fake_rasa):
     await client.resume("c1")
-    messages = await client.trigger_intent("c1", "greet")
+    messages = await client.execute_action("c1", "action_handback")
     assert [c["json"] for c in fake_rasa.calls][0][0]["event"] == "resume"
-    assert fake_rasa.calls[1]["path"] == "/conversations/c1/trigger_intent"
-    assert fake_rasa.calls[1]["json"] == {"name": "greet"}
+    assert fake_rasa.calls[1]["path"] == "/conversations/c1/execute"
+    assert fake_rasa.calls[1]["json"] == {"name": "action_handback"}
     assert fake_rasa.calls[1]["query"]["output_channel"] == "latest"
     assert messages == fake_rasa.greeting
 
@@ -53,5 +53,5 @@ async def test_null_rasa_does_nothing():
     rasa = NullRasa()
     await rasa.resume("c1")
     await rasa.add_agent_message("c1", "hi", "Alice")
-    assert await rasa.trigger_intent("c1", "greet") == []
+    assert await rasa.execute_action("c1", "action_handback") == []
     await rasa.close()
