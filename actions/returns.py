@@ -19,6 +19,7 @@ from actions.order_lookup import (
 )
 from actions.orders.adapter import OrderSystemUnavailable, RequestRejected
 from actions.orders.model import Order, OrderItem
+from actions.handoff import escalate
 from actions.services import ServicesMixin
 
 RETURN_SLOTS = ("return_items", "return_reason", "return_condition")
@@ -131,6 +132,12 @@ class ActionSubmitReturn(VerifiedOrderAction):
         if not items:
             dispatcher.utter_message(text="Those items can no longer be returned. A person can look into it.")
             return []
+        if rules.needs_human_review(policy, items):
+            dispatcher.utter_message(
+                text=f"Returns worth more than {money(policy.human_review_above_cents)} are reviewed by our "
+                "team, so I'm handing this one to a person with everything you've told me."
+            )
+            return await escalate(self, dispatcher, tracker, "business_rule")
         fee = rules.return_fee_cents(policy, reason)
         try:
             record = await self.services.orders.create_return(

@@ -39,6 +39,7 @@ class ReturnPolicy:
     free_return_reasons: FrozenSet[str]
     return_shipping_fee_cents: int
     refund_business_days: str
+    human_review_above_cents: Optional[int] = None
 
     @classmethod
     def from_file(cls, path: Path) -> "ReturnPolicy":
@@ -57,6 +58,7 @@ class ReturnPolicy:
                 free_return_reasons=frozenset(raw.get("free_return_reasons", [])),
                 return_shipping_fee_cents=int(raw.get("return_shipping_fee_cents", 0)),
                 refund_business_days=str(raw.get("refund_business_days", "5-10")),
+                human_review_above_cents=_optional_int(raw.get("human_review_above_cents")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"invalid return policy {path}: {exc!r}") from exc
@@ -131,3 +133,13 @@ def _skus_in_open_or_done_returns(returns: Iterable[ReturnRecord]) -> FrozenSet[
     return frozenset(
         sku for record in returns if record.status is not ReturnStatus.REJECTED for sku in record.skus
     )
+
+
+def needs_human_review(policy: ReturnPolicy, items: Iterable[OrderItem]) -> bool:
+    """Large returns are a business rule for a person to decide."""
+    limit = policy.human_review_above_cents
+    return limit is not None and sum(item.total_cents for item in items) > limit
+
+
+def _optional_int(value: object) -> Optional[int]:
+    return None if value is None else int(value)

@@ -1,4 +1,4 @@
-"""Start the product's processes (Redis, action server, Rasa) and wait until they answer.
+"""Start the product's processes (Redis, action server, Rasa, handoff service) and wait until they answer.
 
 Used by ``make run`` (``python -m bot.stack``) and by the integration tests,
 so that what the tests exercise is exactly what a user runs.
@@ -6,7 +6,9 @@ so that what the tests exercise is exactly what a user runs.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -19,6 +21,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
+from urllib.parse import urlparse
 
 import yaml
 
@@ -30,10 +33,23 @@ class StackSettings:
     project_dir: Path = Path(".")
     rasa_port: int = 5005
     actions_port: int = 5055
+    handoff_port: int = 5080
+    redis_url: Optional[str] = None  # None: start a local redis-server on redis_port
+    redis_port: int = 6379
     model: Optional[Path] = None
     order_db: Path = Path("var/demo_store.db")
     log_dir: Path = Path("var/log")
+    data_dir: Path = Path("var/redis")
+    rasa_token: str = field(default_factory=lambda: os.environ.get("RASA_TOKEN") or secrets.token_urlsafe(24))
     extra_env: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def handoff_url(self) -> str:
+        return f"http://127.0.0.1:{self.handoff_port}"
 
 
 def free_port() -> int:
@@ -90,6 +106,10 @@ def base_env(settings: StackSettings) -> Dict[str, str]:
     env.update({
         "BOT_PROJECT_DIR": str(settings.project_dir.resolve()),
         "ORDER_DB_PATH": str(settings.order_db.resolve()),
+        "REDIS_URL": settings.redis_url or "",
+        "RASA_URL": settings.rasa_url,
+        "RASA_TOKEN": settings.rasa_token,
+        "HANDOFF_PORT": str(settings.handoff_port),
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         "PYTHONUNBUFFERED": "1",
@@ -99,9 +119,16 @@ def base_env(settings: StackSettings) -> Dict[str, str]:
 
 
 def write_endpoints(settings: StackSettings) -> Path:
-    """endpoints.yml with this stack's action server port (the file users edit stays as is)."""
+    """endpoints.yml with this stack's ports and Redis (the file users edit stays as is)."""
     source = yaml.safe_load((settings.project_dir / "endpoints.yml").read_text())
     source["action_endpoint"] = {"url": f"http://127.0.0.1:{settings.actions_port}/webhook"}
+    redis = urlparse(settings.redis_url or "")
+    where = {"url": redis.hostname or "127.0.0.1", "port": redis.port or 6379,
+             "db": int((redis.path or "/0").strip("/") or 0)}
+    if redis.password:
+        where["password"] = redis.password
+    source["tracker_store"] = {**source.get("tracker_store", {}), **where}
+    source["lock_store"] = {**source.get("lock_store", {}), **where}
     target = settings.log_dir.parent / f"endpoints-{settings.rasa_port}.yml"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(yaml.safe_dump(source))
@@ -123,7 +150,7 @@ def rasa_server(settings: StackSettings) -> Iterator[subprocess.Popen]:
     command = [
         sys.executable, "-m", "rasa", "run", "--model", str(settings.model), "--port", str(settings.rasa_port),
         "--endpoints", str(write_endpoints(settings)), "--credentials", "credentials.yml",
-        "--enable-api", "--cors", "*",
+        "--enable-api", "--auth-token", settings.rasa_token, "--cors", "*",
     ]
     with process("rasa", command, base_env(settings), settings,
                  f"http://127.0.0.1:{settings.rasa_port}/status", timeout=300) as proc:
@@ -131,12 +158,84 @@ def rasa_server(settings: StackSettings) -> Iterator[subprocess.Popen]:
 
 
 @contextmanager
+def redis_server(settings: StackSettings) -> Iterator[Optional[subprocess.Popen]]:
+    """A local redis-server unless ``settings.redis_url`` points at one already."""
+    if settings.redis_url:
+        yield None
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed (Debian package redis-server) and REDIS_URL is not set")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    # Append-only persistence: trackers and the CSR queue survive a restart.
+    command = [binary, "--port", str(settings.redis_port), "--bind", "127.0.0.1",
+               "--dir", str(settings.data_dir.resolve()), "--appendonly", "yes",
+               "--logfile", str((settings.log_dir / "redis.log").resolve())]
+    proc = subprocess.Popen(command, cwd=settings.project_dir, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_port(settings.redis_port, proc)
+        settings.redis_url = f"redis://127.0.0.1:{settings.redis_port}/0"
+        yield proc
+    finally:
+        _stop(proc)
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {proc.returncode} (port {port} in use?)")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"redis-server did not listen on {port}")
+
+
+@contextmanager
+def handoff_service(settings: StackSettings) -> Iterator[subprocess.Popen]:
+    command = [sys.executable, "-m", "handoff"]
+    with process("handoff", command, base_env(settings), settings,
+                 f"{settings.handoff_url}/health", timeout=60) as proc:
+        yield proc
+
+
+@contextmanager
 def bot_stack(settings: StackSettings) -> Iterator[StackSettings]:
-    """Action server and Rasa, started in order and stopped together."""
+    """Redis, action server, Rasa and the handoff service, started in order and stopped together."""
     with ExitStack() as stack:
+        stack.enter_context(redis_server(settings))
         stack.enter_context(action_server(settings))
         stack.enter_context(rasa_server(settings))
+        stack.enter_context(handoff_service(settings))
         yield settings
+
+
+DEMO_ACCOUNTS = (("alice", "csr", "Alice (CSR)"), ("admin", "admin", "Store admin"))
+DEMO_PASSWORD = "demo-password"
+
+
+async def ensure_demo_accounts(redis_url: str) -> None:
+    """CSR and admin logins for the demo (skipped when they exist)."""
+    from redis.asyncio import Redis
+
+    from handoff.auth import Auth
+    from handoff.config import load_config
+    from handoff.errors import AccountExists
+
+    redis = Redis.from_url(redis_url)
+    try:
+        auth = Auth(redis, load_config().secret)
+        for username, role, display_name in DEMO_ACCOUNTS:
+            try:
+                await auth.create_account(username, DEMO_PASSWORD, role, display_name=display_name)
+            except AccountExists:
+                pass
+    finally:
+        await redis.close()
 
 
 def main() -> None:
@@ -144,24 +243,31 @@ def main() -> None:
     from bot.training import ensure_model
     import datetime as dt
 
-    settings = StackSettings(model=ensure_model(Path(".")))
+    settings = StackSettings(model=ensure_model(Path(".")), redis_url=os.environ.get("REDIS_URL") or None)
     settings.order_db.parent.mkdir(parents=True, exist_ok=True)
     seed_demo_store(settings.order_db, dt.date.today())
-    print("starting the action server and Rasa (loading the model takes about a minute)...", flush=True)
-    with bot_stack(settings):
-        print(
-            f"\nThe bot is running.\n"
-            f"  Chat in this terminal:   make shell\n"
-            f"  Chat over HTTP:          curl -s -XPOST http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook "
-            f"-d '{{\"sender\": \"me\", \"message\": \"where is my order A1001?\"}}'\n"
-            f"  Logs:                    {settings.log_dir}/\n"
-            f"Press Ctrl+C to stop.",
-            flush=True,
-        )
-        try:
+    # SIGTERM (e.g. from a service manager) stops the stack as cleanly as Ctrl+C.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    print("starting Redis, the action server, Rasa and the handoff service "
+          "(loading the model takes about a minute)...", flush=True)
+    try:
+        with bot_stack(settings):
+            asyncio.run(ensure_demo_accounts(settings.redis_url))
+            print(
+                f"\nEverything is running.\n"
+                f"  Chat in this terminal:   make shell\n"
+                f"  Chat over HTTP:          curl -s -XPOST {settings.rasa_url}/webhooks/rest/webhook "
+                f"-d '{{\"sender\": \"me\", \"message\": \"where is my order A1002?\"}}'\n"
+                f"  Handoff API (CSRs):      {settings.handoff_url}/api  (OpenAPI: {settings.handoff_url}/openapi.yaml)\n"
+                f"  Demo logins:             alice / {DEMO_PASSWORD} (CSR), admin / {DEMO_PASSWORD} (admin)\n"
+                f"  Redis:                   {settings.redis_url}\n"
+                f"  Logs:                    {settings.log_dir}/\n"
+                f"Press Ctrl+C to stop.",
+                flush=True,
+            )
             signal.pause()
-        except KeyboardInterrupt:
-            print("stopping...")
+    except KeyboardInterrupt:
+        print("stopped.")
 
 
 if __name__ == "__main__":

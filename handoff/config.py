@@ -63,7 +63,10 @@ class BusinessHours:
     def is_open(self, at: Optional[dt.datetime] = None) -> bool:
         """Whether ``at`` (default: now) falls within business hours."""
         local = (at or dt.datetime.now(dt.timezone.utc)).astimezone(ZoneInfo(self.timezone))
-        return WEEKDAYS[local.weekday()] in self.weekdays and self.open <= local.time() < self.close
+        if WEEKDAYS[local.weekday()] not in self.weekdays:
+            return False
+        # open == close means around the clock (a 24/7 team, or a test setup).
+        return self.open == self.close or self.open <= local.time() < self.close
 
     def to_dict(self) -> Dict[str, Any]:
         """JSON-friendly form (served to the console)."""

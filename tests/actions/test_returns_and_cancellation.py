@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
@@ -127,3 +128,16 @@ def test_free_text_reasons_map_to_policy_codes(text, expected):
     policy = ReturnPolicy.from_file(Path("returns_policy.yml"))
     from actions.returns import _REASON_WORDS
     assert classify(text, policy.reasons, _REASON_WORDS, "other") == expected
+
+
+async def test_a_return_above_the_review_limit_goes_to_a_person_instead(services, domain):
+    order = await services.orders.get_order("A1001")
+    item = next(i for i in order.items if not i.final_sale)
+    services.policy = replace(services.policy, human_review_above_cents=item.total_cents - 1)
+    state = verified("A1001", return_items=[item.sku], return_reason="damaged", return_condition="defective")
+    dispatcher = CollectingDispatcher()
+    events = await ActionSubmitReturn(services).run(dispatcher, tracker(state, sender_id="big"), domain)
+    assert "reviewed by our team" in texts(dispatcher)
+    assert any(e["event"] == "pause" for e in events)
+    assert (await services.handoff.get("big")).reason == "business_rule"
+    assert [r for r in await services.orders.get_returns("A1001") if r.created_on == TODAY] == []

@@ -83,3 +83,14 @@ def test_business_hours():
     assert hours.is_open(dt.datetime(2024, 1, 3, 15, 0, tzinfo=utc))      # Wed 10:00 NY
     assert not hours.is_open(dt.datetime(2024, 1, 3, 23, 30, tzinfo=utc))  # Wed 18:30 NY
     assert not hours.is_open(dt.datetime(2024, 1, 6, 15, 0, tzinfo=utc))   # Saturday
+
+
+def test_open_equal_to_close_means_around_the_clock():
+    import datetime as dt
+
+    from handoff.config import BusinessHours
+
+    hours = BusinessHours(timezone="UTC", weekdays=("mon",), open=dt.time(0, 0), close=dt.time(0, 0))
+    monday_night = dt.datetime(2026, 11, 23, 23, 59, 30, tzinfo=dt.timezone.utc)
+    assert hours.is_open(monday_night)
+    assert not hours.is_open(monday_night + dt.timedelta(minutes=1))  # Tuesday
