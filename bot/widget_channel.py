@@ -1,0 +1,707 @@
+"""The website widget's Rasa input channel: HTTP + WebSocket, delivered through the outbox.
+
+Declared in ``credentials.yml`` as ``bot.widget_channel.WidgetInput:``; Rasa
+serves it under ``/webhooks/widget/`` (API in ``docs/widget-api.md``).
+
+Every message for the customer (bot replies, CSR messages, notices) goes into the
+conversation's outbox (:mod:`handoff.outbox`, a Redis Stream) and is delivered
+from there: in the HTTP response of the message that caused it, to
+``GET messages?after=`` after a reload, and live over the WebSocket. Nothing is
+kept in process memory, so whichever Rasa instance holds the socket delivers.
+
+The conversation id always comes from the customer's signed token
+(:mod:`bot.customer_tokens`), never from the request. While a CSR has the
+conversation (``queued``/``assigned``) messages still go to Rasa, which logs
+them with their intent on the paused tracker, and into the handoff transcript
+so the console sees them live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass, fields
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Text, Tuple
+
+import redis.asyncio as aioredis
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sanic import Blueprint, response
+from sanic.exceptions import WebsocketClosed
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from websockets.exceptions import ConnectionClosed
+
+from bot.customer_tokens import (DEFAULT_TTL_SECONDS, CustomerTokenError, CustomerTokens,
+                                 new_conversation_id)
+from handoff import errors, keys
+from handoff.config import HandoffConfig, load_config
+from handoff.lifecycle import State
+from handoff.outbox import Entry, InvalidMessageId, Outbox, normalize_message
+from handoff.redaction import mask_transcript_text
+from handoff.store import HandoffStore
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "widget"
+WITH_CSR = (State.QUEUED, State.ASSIGNED)
+WAIT_MS = 10_000            # one blocking outbox read of the WebSocket loop
+PAGE = 100                  # outbox entries per GET
+MAX_META_CHARS = {"page_url": 2048, "locale": 35}
+THANKS_TEXT = "Thank you for your feedback!"
+LEFT_QUEUE_TEXT = "You left the queue. The assistant is here if you need anything else."
+_RATING = re.compile(r"^/csat_rating(?![\w.-])(.*)$", re.DOTALL)
+_STREAM_ID = re.compile(r"^\d+(-\d+)?$")
+
+_CLOSED = (ConnectionClosed, WebsocketClosed)
+
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+
+# ---- Redis keys of this channel (the outbox and handoff keys live in handoff.keys) -----------
+
+def rate_key(scope: str, subject: str, window: int) -> str:
+    """Counter of requests by ``subject`` (a conversation id or a client IP) in one minute."""
+    return f"widget:rate:{scope}:{window}:{subject}"
+
+
+def meta_key(conv_id: str) -> str:
+    """Hash of the page and locale the widget last reported for a conversation."""
+    return f"widget:meta:{conv_id}"
+
+
+# ---- settings and errors -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WidgetSettings:
+    """Everything the channel needs; built from ``credentials.yml`` and the handoff config.
+
+    Attributes:
+        redis_url: Redis shared with the handoff service.
+        secret: HS256 key of customer tokens (the handoff secret).
+        token_ttl_seconds: Lifetime of a customer token.
+        max_message_chars: Longest customer message accepted.
+        rate_limit_per_minute: Messages per conversation per minute.
+        session_rate_limit_per_minute: New sessions per client IP per minute.
+        record_ttl_seconds: Handoff records expire this long after their last change.
+        metrics_retention_seconds: Handoff metric samples older than this are dropped.
+    """
+
+    redis_url: str
+    secret: str
+    token_ttl_seconds: int = DEFAULT_TTL_SECONDS
+    max_message_chars: int = 2000
+    rate_limit_per_minute: int = 20
+    session_rate_limit_per_minute: int = 30
+    record_ttl_seconds: int = 30 * 86400
+    metrics_retention_seconds: int = 90 * 86400
+
+    # Keys accepted in credentials.yml; the rest comes from the handoff config.
+    CREDENTIAL_KEYS = ("redis_url", "token_ttl_seconds", "max_message_chars",
+                       "rate_limit_per_minute", "session_rate_limit_per_minute")
+
+    def __post_init__(self) -> None:
+        """Reject values the channel cannot work with."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type == "int" and (isinstance(value, bool) or not isinstance(value, int)
+                                    or value <= 0):
+                raise errors.ConfigError(f"widget channel: {f.name} must be a positive integer")
+        if not self.redis_url or not self.secret:
+            raise errors.ConfigError("widget channel: redis_url and secret are required")
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Mapping[str, Any]],
+                         config: HandoffConfig, env: Optional[Mapping[str, str]] = None,
+                         ) -> "WidgetSettings":
+        """Credentials first, then ``$REDIS_URL``, then the handoff config.
+
+        Raises:
+            ConfigError: unknown keys or invalid values.
+        """
+        env = os.environ if env is None else env
+        given = dict(credentials or {})
+        unknown = set(given) - set(cls.CREDENTIAL_KEYS)
+        if unknown:
+            raise errors.ConfigError(f"widget channel: unknown credentials keys: "
+                                     f"{', '.join(sorted(unknown))}; known: "
+                                     f"{', '.join(cls.CREDENTIAL_KEYS)}")
+        given = {k: v for k, v in given.items() if v is not None}
+        redis_url = given.pop("redis_url", None) or env.get("REDIS_URL") or config.redis_url
+        return cls(redis_url=str(redis_url), secret=config.secret,
+                   record_ttl_seconds=config.record_ttl_days * 86400,
+                   metrics_retention_seconds=config.metrics_retention_days * 86400, **given)
+
+
+class WidgetError(Exception):
+    """A request the channel refuses, with its HTTP status and stable error code."""
+
+    def __init__(self, status: int, code: str, message: str,
+                 headers: Optional[Dict[str, str]] = None):
+        """Create the error."""
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+_DOMAIN_STATUS = ((errors.AuthError, 401), (errors.InvalidInput, 400),
+                  (errors.ConversationNotFound, 404), (errors.InvalidTransition, 409),
+                  (errors.Busy, 503))
+
+
+def as_widget_error(exc: Exception) -> WidgetError:
+    """The status, code and message a client sees for ``exc`` (never a traceback)."""
+    if isinstance(exc, WidgetError):
+        return exc
+    if isinstance(exc, errors.HandoffError):
+        status = next((s for cls, s in _DOMAIN_STATUS if isinstance(exc, cls)), 400)
+        return WidgetError(status, exc.code, exc.message)
+    if isinstance(exc, InvalidMessageId):
+        return WidgetError(400, "invalid_input", "`after` must be a message id from this API")
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+        logger.error("widget channel: Redis unavailable: %s", exc)
+        return WidgetError(503, "redis_unavailable", "storage is temporarily unavailable")
+    logger.exception("widget channel: unexpected error", exc_info=exc)
+    return WidgetError(500, "internal_error", "something went wrong on our side")
+
+
+def _error_body(err: WidgetError) -> Dict[str, Any]:
+    return {"error": {"code": err.code, "message": err.message}}
+
+
+def _json_errors(handler: Callable[..., Awaitable[HTTPResponse]]):
+    """Turn every exception of an HTTP handler into the channel's JSON error shape."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+        try:
+            return await handler(request, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - the edge: everything becomes JSON
+            err = as_widget_error(exc)
+            return response.json(_error_body(err), status=err.status, headers=err.headers)
+    return wrapped
+
+
+# ---- output -------------------------------------------------------------------------------------
+
+class OutboxOutput(OutputChannel):
+    """Writes every bot message to the recipient's outbox; remembers what it wrote.
+
+    Args:
+        outbox: The outbox to append to.
+    """
+
+    def __init__(self, outbox: Outbox):
+        """Create an output channel over one outbox."""
+        self._outbox = outbox
+        self.entries: List[Entry] = []
+
+    @classmethod
+    def name(cls) -> Text:
+        """Rasa's name of this output channel."""
+        return CHANNEL
+
+    async def append(self, recipient_id: Text, message: Dict[str, Any]) -> str:
+        """Put one message (a dict with ``text``) in the outbox and remember its id."""
+        body = normalize_message({"sender": "bot", **message})
+        entry_id = await self._outbox.append(recipient_id, body)
+        self.entries.append((entry_id, body))
+        return entry_id
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        """A plain text reply."""
+        await self.append(recipient_id, {"text": text})
+
+    async def send_text_with_buttons(self, recipient_id: Text, text: Text,
+                                     buttons: List[Dict[Text, Any]], **kwargs: Any) -> None:
+        """A reply with buttons (``title`` + ``payload``; ``url`` kept for link buttons)."""
+        await self.append(recipient_id, {"text": text or "", "buttons": _buttons(buttons)})
+
+    async def send_quick_replies(self, recipient_id: Text, text: Text,
+                                 quick_replies: List[Dict[Text, Any]], **kwargs: Any) -> None:
+        """Quick replies are shown as buttons."""
+        await self.send_text_with_buttons(recipient_id, text, quick_replies)
+
+    async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
+        """An image by URL."""
+        await self.append(recipient_id, {"text": "", "image": image})
+
+    async def send_attachment(self, recipient_id: Text, attachment: Text, **kwargs: Any) -> None:
+        """An attachment, passed through as-is."""
+        await self.append(recipient_id, {"text": "", "attachment": attachment})
+
+    async def send_elements(self, recipient_id: Text, elements: Any, **kwargs: Any) -> None:
+        """Carousel elements, passed through as-is."""
+        await self.append(recipient_id, {"text": "", "elements": list(elements)})
+
+    async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any],
+                               **kwargs: Any) -> None:
+        """A custom payload, passed through as ``custom``."""
+        await self.append(recipient_id, {"text": "", "custom": json_message})
+
+
+def _buttons(buttons: Any) -> List[Dict[str, str]]:
+    result = []
+    for button in buttons or []:
+        if not isinstance(button, Mapping):
+            continue
+        shaped = {"title": str(button.get("title", "")),
+                  "payload": "" if button.get("payload") is None else str(button["payload"])}
+        if button.get("url"):
+            shaped["url"] = str(button["url"])
+        result.append(shaped)
+    return result
+
+
+def _wire(entry: Entry) -> Dict[str, Any]:
+    """An outbox entry as the HTTP API shows it: the message with its ``id``."""
+    entry_id, message = entry
+    return {**message, "id": entry_id}
+
+
+# ---- the input channel --------------------------------------------------------------------------
+
+class WidgetInput(InputChannel):
+    """The website widget's channel: sessions, messages, catch-up and a live socket.
+
+    Args:
+        settings: Limits, token lifetime and where Redis is.
+        clock: Returns the current epoch time for rate-limit windows (tests pass a fake one).
+    """
+
+    @classmethod
+    def name(cls) -> Text:
+        """Rasa's name of this channel (and the URL prefix ``/webhooks/widget``)."""
+        return CHANNEL
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "WidgetInput":
+        """Build the channel from its ``credentials.yml`` section and the handoff config.
+
+        Raises:
+            ConfigError: unknown keys, bad values, or an unsafe secret outside dev.
+        """
+        config = load_config()
+        config.check_secret()
+        return cls(WidgetSettings.from_credentials(credentials, config))
+
+    def __init__(self, settings: WidgetSettings, clock: Callable[[], float] = time.time):
+        """Keep the settings; Redis is connected on first use."""
+        self.settings = settings
+        self._clock = clock
+        self.tokens = CustomerTokens(settings.secret, settings.token_ttl_seconds)
+        self._client: Optional[aioredis.Redis] = None
+
+    # -- collaborators, created lazily on the server's event loop --
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        """The one Redis client of this channel (created on first use)."""
+        if self._client is None:
+            self._client = aioredis.from_url(self.settings.redis_url, decode_responses=True)
+        return self._client
+
+    @property
+    def outbox(self) -> Outbox:
+        """Conversation outboxes."""
+        return Outbox(self.redis)
+
+    @property
+    def store(self) -> HandoffStore:
+        """Handoff records (state, transcript, CSAT)."""
+        return HandoffStore(self.redis, record_ttl_seconds=self.settings.record_ttl_seconds,
+                            metrics_retention_seconds=self.settings.metrics_retention_seconds)
+
+    async def close(self) -> None:
+        """Close the Redis client (the next use opens a new one)."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+            await client.connection_pool.disconnect()
+
+    def get_output_channel(self) -> OutputChannel:
+        """Where ``?output_channel=latest`` of Rasa's HTTP API delivers: the outbox."""
+        return OutboxOutput(self.outbox)
+
+    # -- routes --
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        """The routes under ``/webhooks/widget/`` (see ``docs/widget-api.md``)."""
+        bp = Blueprint(f"widget_webhook_{type(self).__name__}")
+
+        @bp.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @bp.route("/session", methods=["POST"])
+        @_json_errors
+        async def session(request: Request) -> HTTPResponse:
+            return response.json(await self.open_session(request))
+
+        @bp.route("/messages", methods=["POST"])
+        @_json_errors
+        async def post_message(request: Request) -> HTTPResponse:
+            conv_id = self.tokens.verify(_bearer(request))
+            body = _json_object(request.body, required=True)
+            status, entries = await self.handle_text(request, on_new_message, conv_id,
+                                                     body.get("text"), body.get("metadata"))
+            return response.json({"messages": [_wire(e) for e in entries]}, status=status)
+
+        @bp.route("/messages", methods=["GET"])
+        @_json_errors
+        async def get_messages(request: Request) -> HTTPResponse:
+            conv_id = self.tokens.verify(_bearer(request))
+            entries = await self.outbox.read_after(conv_id, request.args.get("after") or None,
+                                                   count=PAGE + 1)
+            return response.json({"messages": [_wire(e) for e in entries[:PAGE]],
+                                  "more": len(entries) > PAGE})
+
+        @bp.route("/leave", methods=["POST"])
+        @_json_errors
+        async def leave(request: Request) -> HTTPResponse:
+            conv_id = self.tokens.verify(_bearer(request))
+            return response.json(await self.leave_queue(request, conv_id))
+
+        @bp.websocket("/ws")
+        async def socket(request: Request, ws: Any) -> None:
+            await self.serve_socket(request, ws, on_new_message)
+
+        @bp.listener("after_server_stop")
+        async def close_redis(app: Any, loop: Any = None) -> None:
+            await self.close()
+
+        return bp
+
+    # -- what the routes do --
+
+    async def open_session(self, request: Request) -> Dict[str, Any]:
+        """Resume the conversation of a valid bearer token, or start a new one."""
+        metadata = _clean_metadata(_json_object(request.body, required=False))
+        conv_id = None
+        bearer = _bearer(request)
+        if bearer:
+            try:
+                conv_id = self.tokens.verify(bearer)
+            except CustomerTokenError:
+                conv_id = None  # stale or foreign token: a fresh conversation instead
+        resumed = conv_id is not None
+        if not resumed:
+            await self._check_rate("session", request.remote_addr or request.ip or "unknown",
+                                   self.settings.session_rate_limit_per_minute)
+            conv_id = new_conversation_id()
+            await self.store.note_conversation_started(conv_id)
+        issued = self.tokens.issue(conv_id)
+        await self._remember_metadata(conv_id, metadata)
+        return {**issued.to_dict(), "resumed": resumed}
+
+    async def handle_text(self, request: Request, on_new_message: OnNewMessage, conv_id: str,
+                          text: Any, metadata: Any) -> Tuple[int, List[Entry]]:
+        """One customer message, from HTTP or the socket.
+
+        Returns:
+            The status (200, or 202 while a CSR has the conversation) and the outbox
+            entries written while handling it.
+
+        Raises:
+            WidgetError: empty, too long, rate-limited, or a rating that cannot count.
+        """
+        text = self._check_text(text)
+        metadata = _clean_metadata(metadata)
+        await self._check_rate("messages", conv_id, self.settings.rate_limit_per_minute)
+        output = OutboxOutput(self.outbox)
+        score = await self._rating(conv_id, text)
+        if score is not None:
+            await self._rate(conv_id, score, output)
+            return 200, output.entries
+        state = await self._state(conv_id)
+        metadata = await self._remember_metadata(conv_id, metadata)
+        message = UserMessage(text, output, sender_id=conv_id, input_channel=CHANNEL,
+                              metadata=metadata or None)
+        failed = False
+        try:
+            await on_new_message(message)
+        except Exception:  # noqa: BLE001 - Rasa's failure must not lose the message
+            logger.exception("widget channel: Rasa failed on a message of %s", conv_id)
+            failed = True
+        if state in WITH_CSR:
+            # The CSR must see it even when Rasa failed (then without an intent).
+            intent, confidence = (None, None) if failed else await _latest_intent(request,
+                                                                                   conv_id)
+            try:
+                await self.store.record_customer_message(
+                    conv_id, mask_transcript_text(text), intent=intent, confidence=confidence)
+            except errors.ConversationNotFound:
+                logger.warning("widget channel: handoff record of %s vanished", conv_id)
+            return 202, output.entries
+        if failed:
+            raise WidgetError(502, "bot_unavailable",
+                              "the assistant could not answer just now; please try again")
+        return 200, output.entries
+
+    async def leave_queue(self, request: Request, conv_id: str) -> Dict[str, Any]:
+        """The customer stops waiting for a CSR: abandon the queue, the bot has them again.
+
+        Raises:
+            InvalidTransition: the conversation is not waiting in the queue.
+        """
+        conv = await self.store.abandon(conv_id)
+        await _resume_tracker(request, conv_id)
+        notice = normalize_message({"sender": "system", "text": LEFT_QUEUE_TEXT})
+        entry_id = await self.outbox.append(conv_id, notice)
+        return {"state": conv.state.value, "messages": [_wire((entry_id, notice))]}
+
+    async def serve_socket(self, request: Request, ws: Any, on_new_message: OnNewMessage) -> None:
+        """Backlog after ``after``, then live outbox entries and typing notices; client frames."""
+        try:
+            conv_id = self.tokens.verify(request.args.get("token"))
+        except CustomerTokenError as exc:
+            await _send_error(ws, as_widget_error(exc))
+            await ws.close(4401, "unauthorized")
+            return
+        after = request.args.get("after") or None
+        if after is not None and not _STREAM_ID.match(after):
+            await _send_error(ws, WidgetError(400, "invalid_input",
+                                              "`after` must be a message id from this API"))
+            await ws.close(4400, "invalid after")
+            return
+        tasks = [asyncio.ensure_future(self._deliver(ws, conv_id, after)),
+                 asyncio.ensure_future(self._forward_signals(ws, conv_id)),
+                 asyncio.ensure_future(self._receive(request, ws, conv_id, on_new_message))]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                # recv() ends as "cancelled" when the client goes away.
+                exc = None if task.cancelled() else task.exception()
+                if exc is not None and not isinstance(exc, _CLOSED):
+                    await _send_error(ws, as_widget_error(exc))
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- socket loops --
+
+    async def _deliver(self, ws: Any, conv_id: str, after: Optional[str]) -> None:
+        outbox = self.outbox
+        while True:
+            for entry_id, message in await outbox.wait_after(conv_id, after, WAIT_MS):
+                await ws.send(json.dumps({"type": "message", "id": entry_id,
+                                          "message": message}))
+                after = entry_id
+
+    async def _forward_signals(self, ws: Any, conv_id: str) -> None:
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(keys.signals(conv_id))
+            async for item in pubsub.listen():
+                if item.get("type") != "message":
+                    continue
+                try:
+                    notice = json.loads(item["data"])
+                except ValueError:
+                    continue
+                if isinstance(notice, dict):
+                    await ws.send(json.dumps({"type": "typing", **notice}))
+        finally:
+            await pubsub.close()
+
+    async def _receive(self, request: Request, ws: Any, conv_id: str,
+                       on_new_message: OnNewMessage) -> None:
+        while True:
+            raw = await ws.recv()
+            if raw is None:
+                continue
+            try:
+                await self._on_frame(request, ws, conv_id, on_new_message, raw)
+            except _CLOSED:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a bad frame never closes the socket
+                await _send_error(ws, as_widget_error(exc))
+
+    async def _on_frame(self, request: Request, ws: Any, conv_id: str,
+                        on_new_message: OnNewMessage, raw: Any) -> None:
+        if not isinstance(raw, str):
+            raise WidgetError(400, "invalid_frame", "frames must be JSON text")
+        frame = _json_object(raw.encode(), required=True)
+        kind = frame.get("type")
+        if kind == "message":
+            await self.handle_text(request, on_new_message, conv_id, frame.get("text"),
+                                   frame.get("metadata"))
+        elif kind == "ack":
+            pass  # delivery state lives in the client; the id only documents what it showed
+        elif kind == "ping":
+            await ws.send(json.dumps({"type": "pong"}))
+        else:
+            raise WidgetError(400, "invalid_frame",
+                              "frame `type` must be one of message, ack, ping")
+
+    # -- rules --
+
+    def _check_text(self, text: Any) -> str:
+        if text is None:
+            raise WidgetError(400, "empty_message", "`text` is required")
+        if not isinstance(text, str):
+            raise WidgetError(400, "invalid_input", "`text` must be a string")
+        if not text.strip():
+            raise WidgetError(400, "empty_message", "`text` must not be empty")
+        if len(text) > self.settings.max_message_chars:
+            limit = self.settings.max_message_chars
+            raise WidgetError(413, "message_too_long",
+                              f"messages are limited to {limit} characters")
+        return text
+
+    async def _check_rate(self, scope: str, subject: str, limit: int) -> None:
+        now = self._clock()
+        key = rate_key(scope, subject, int(now // 60))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 120)
+            count, _ = await pipe.execute()
+        if int(count) > limit:
+            wait = max(1, 60 - int(now % 60))
+            raise WidgetError(429, "rate_limited",
+                              f"more than {limit} requests a minute; try again in {wait} s",
+                              headers={"Retry-After": str(wait)})
+
+    async def _state(self, conv_id: str) -> State:
+        try:
+            return (await self.store.get(conv_id)).state
+        except errors.ConversationNotFound:
+            return State.BOT
+
+    async def _rating(self, conv_id: str, text: str) -> Optional[int]:
+        """The 1-5 score if ``text`` answers a rating request, else None."""
+        stripped = text.strip()
+        match = _RATING.match(stripped)
+        if match:
+            try:
+                entities = json.loads(match.group(1).strip() or "{}")
+            except ValueError:
+                entities = {}
+            score = entities.get("csat_score") if isinstance(entities, dict) else None
+            if isinstance(score, str) and score.strip().isdigit():
+                score = int(score)
+            if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+                raise WidgetError(400, "invalid_input", "csat_score must be an integer from 1 to 5")
+            return score
+        if stripped in ("1", "2", "3", "4", "5") and await self._rating_requested(conv_id):
+            return int(stripped)
+        return None
+
+    async def _rating_requested(self, conv_id: str) -> bool:
+        # A read-only peek at the newest outbox message (Outbox exposes only its id).
+        newest = await self.redis.xrevrange(keys.outbox(conv_id), count=1)
+        if not newest:
+            return False
+        try:
+            message = json.loads(newest[0][1].get("message", "{}"))
+        except ValueError:
+            return False
+        return isinstance(message, dict) and message.get("kind") == "csat_request"
+
+    async def _rate(self, conv_id: str, score: int, output: OutboxOutput) -> None:
+        try:
+            await self.store.set_csat(conv_id, score)
+        except (errors.ConversationNotFound, errors.InvalidTransition) as exc:
+            raise WidgetError(409, "cannot_rate",
+                              "only a chat closed by our support team can be rated") from exc
+        await output.append(conv_id, {"kind": "csat_thanks", "text": THANKS_TEXT})
+
+    async def _remember_metadata(self, conv_id: str, given: Dict[str, str]) -> Dict[str, str]:
+        """Merge ``given`` into what the widget reported before; return the merged view."""
+        key = meta_key(conv_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if given:
+                pipe.hset(key, mapping=given)
+                pipe.expire(key, self.settings.token_ttl_seconds)
+            pipe.hgetall(key)
+            *_, stored = await pipe.execute()
+        return {str(k): str(v) for k, v in (stored or {}).items()}
+
+
+# ---- request helpers ----------------------------------------------------------------------------
+
+def _bearer(request: Request) -> Optional[str]:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _json_object(body: Optional[bytes], required: bool) -> Dict[str, Any]:
+    if not body or not body.strip():
+        if required:
+            raise WidgetError(400, "invalid_json", "the body must be a JSON object")
+        return {}
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WidgetError(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise WidgetError(400, "invalid_json", "the body must be a JSON object")
+    return value
+
+
+def _clean_metadata(raw: Any) -> Dict[str, str]:
+    """``page_url`` and ``locale`` only: clients cannot write anything else into the tracker."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise WidgetError(400, "invalid_input", "`metadata` must be a JSON object")
+    clean = {}
+    for key, limit in MAX_META_CHARS.items():
+        value = raw.get(key)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str) or len(value) > limit:
+            raise WidgetError(400, "invalid_input",
+                              f"`{key}` must be a string of at most {limit} characters")
+        clean[key] = value
+    return clean
+
+
+async def _send_error(ws: Any, err: WidgetError) -> None:
+    try:
+        await ws.send(json.dumps({"type": "error", **_error_body(err)}))
+    except _CLOSED:
+        pass
+
+
+# ---- the Rasa agent in this process (absent in tests that fake on_new_message) -------------
+
+async def _latest_intent(request: Request, conv_id: str) -> Tuple[Optional[str], Optional[float]]:
+    """The intent Rasa gave the customer's latest message, best effort."""
+    agent = getattr(request.app.ctx, "agent", None)
+    if agent is None or getattr(agent, "processor", None) is None:
+        return None, None
+    try:
+        tracker = await agent.processor.get_tracker(conv_id)
+        intent = (tracker.latest_message.intent or {}) if tracker.latest_message else {}
+    except Exception as exc:  # noqa: BLE001 - the transcript entry matters more
+        logger.warning("widget channel: no intent for %s: %s", conv_id, exc)
+        return None, None
+    confidence = intent.get("confidence")
+    return intent.get("name"), None if confidence is None else float(confidence)
+
+
+async def _resume_tracker(request: Request, conv_id: str) -> bool:
+    """Append ConversationResumed so the bot predicts again (as the service does on release)."""
+    agent = getattr(request.app.ctx, "agent", None)
+    if agent is None or getattr(agent, "processor", None) is None:
+        logger.warning("widget channel: no Rasa agent to resume %s", conv_id)
+        return False
+    from rasa.shared.core.events import ConversationResumed
+
+    try:
+        async with agent.lock_store.lock(conv_id):
+            tracker = await agent.processor.get_tracker(conv_id)
+            tracker.update(ConversationResumed())
+            await agent.processor.save_tracker(tracker)
+    except Exception as exc:  # noqa: BLE001 - the customer already left the queue
+        logger.error("widget channel: could not resume the tracker of %s: %s", conv_id, exc)
+        return False
+    return True
