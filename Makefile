@@ -5,6 +5,8 @@ PYTHON_VERSION := $(shell cat .python-version)
 PYTHON_MINOR := $(shell cut -d. -f1,2 .python-version)
 PY := .venv/bin/python
 export TF_CPP_MIN_LOG_LEVEL := 3
+# Rasa's telemetry and error reports would call out to the internet: never.
+export RASA_TELEMETRY_ENABLED := false
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -12,8 +14,9 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 setup: system-deps venv model seed
 
-# Debian packages: redis-server (tracker/lock store, queue, outboxes).
-SYSTEM_PACKAGES := redis-server
+# Debian packages: redis-server (tracker/lock store, queue, outboxes);
+# chromium: the headless browser tests/browser drives through Playwright.
+SYSTEM_PACKAGES := redis-server chromium
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

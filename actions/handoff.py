@@ -179,8 +179,9 @@ class ActionCoreFallback(ServicesMixin, Action):
         return "action_core_fallback"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
-        confidence = tracker.latest_action.get("confidence") if tracker.latest_action else None
-        return await escalate(self, dispatcher, tracker, "core_fallback", confidence)
+        # The dialogue policies' confidence does not reach the action server; the
+        # latest message's intent confidence is the closest signal a CSR can read.
+        return await escalate(self, dispatcher, tracker, "core_fallback", intent_confidence(tracker))
 
 
 class ActionCreateTicket(ServicesMixin, Action):

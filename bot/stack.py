@@ -111,6 +111,8 @@ def base_env(settings: StackSettings) -> Dict[str, str]:
         "RASA_TOKEN": settings.rasa_token,
         "HANDOFF_PORT": str(settings.handoff_port),
         "TF_CPP_MIN_LOG_LEVEL": "3",
+        # Rasa's telemetry and error reports would call out to the internet.
+        "RASA_TELEMETRY_ENABLED": "false",
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         "PYTHONUNBUFFERED": "1",
     })
@@ -153,7 +155,7 @@ def rasa_server(settings: StackSettings) -> Iterator[subprocess.Popen]:
         "--enable-api", "--auth-token", settings.rasa_token, "--cors", "*",
     ]
     with process("rasa", command, base_env(settings), settings,
-                 f"http://127.0.0.1:{settings.rasa_port}/status", timeout=300) as proc:
+                 f"{settings.rasa_url}/status?token={settings.rasa_token}", timeout=300) as proc:
         yield proc
 
 

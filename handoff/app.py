@@ -13,7 +13,7 @@ from typing import Optional
 import redis.asyncio as aioredis
 from sanic import Sanic
 
-from handoff import routes
+from handoff import pages, routes
 from handoff.auth import Auth
 from handoff.config import HandoffConfig
 from handoff.outbox import Outbox
@@ -44,6 +44,7 @@ def create_app(config: HandoffConfig, name: Optional[str] = None) -> Sanic:
     app.register_listener(_open, "before_server_start")
     app.register_listener(_close, "after_server_stop")
     routes.register(app)
+    pages.register(app)
     return app
 
 

@@ -261,8 +261,8 @@ def _validate(config: HandoffConfig) -> None:
         value = getattr(config, name)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             problems.append(f"{name} must be a positive integer")
-    if config.business_hours.open >= config.business_hours.close:
-        problems.append("business_hours.open must be before close")
+    if config.business_hours.open > config.business_hours.close:
+        problems.append("business_hours.open must be before close (or equal to it: around the clock)")
     if not config.secret:
         problems.append("secret must not be empty")
     if problems:

@@ -69,8 +69,11 @@ class RasaClient:
             through an output channel (e.g. for the REST channel); the caller
             delivers those. Empty when the channel delivered them itself.
         """
-        body = await self._post(f"/conversations/{quote(conv_id, safe='')}/execute",
-                                {"name": action}, output_channel=output_channel)
+        path = f"/conversations/{quote(conv_id, safe='')}"
+        body = await self._post(f"{path}/execute", {"name": action}, output_channel=output_channel)
+        # /execute runs the action but does not go back to listening; without this
+        # the next customer message would meet a dialogue state no rule knows.
+        await self._post(f"{path}/tracker/events", [{"event": "action", "name": "action_listen"}])
         messages = body.get("messages") if isinstance(body, dict) else None
         return list(messages or [])
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.handoff import ActionCreateTicket, ActionHandleFallback, ActionHumanHandoff
+from actions.handoff import ActionCoreFallback, ActionCreateTicket, ActionHandleFallback, ActionHumanHandoff
 from actions.order_status import ActionOrderStatus
 from actions.orders.adapter import OrderSystemUnavailable
 from handoff.lifecycle import State
@@ -100,3 +100,11 @@ async def test_outside_business_hours_the_customer_can_leave_an_email_for_a_tick
     conv = await services.handoff.get("t1")
     assert conv.state is State.TICKET and conv.ticket_email == "sam@example.com"
     assert "sam@example.com" in texts(dispatcher) or dispatcher.messages[0]["email"] == "sam@example.com"
+
+
+async def test_a_core_fallback_escalates_with_the_message_confidence(services, domain):
+    events = await ActionCoreFallback(services).run(
+        CollectingDispatcher(), tracker(text="uh so", intent="affirm", confidence=0.41, sender_id="core"), domain)
+    assert any(e["event"] == "pause" for e in events)
+    conv = await services.handoff.get("core")
+    assert conv.reason == "core_fallback" and abs(conv.confidence - 0.41) < 1e-6

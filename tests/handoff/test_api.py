@@ -348,7 +348,9 @@ async def test_release_resumes_the_bot_which_greets_back(api, tokens, bot, outbo
     status, body = await api.call("POST", "/api/conversations/c1/release", token=tokens["alice"])
     assert status == 200 and body["conversation"]["state"] == "bot" and body["bot_greeted"]
     assert fake_rasa.paths() == ["/conversations/c1/tracker/events",
-                                 "/conversations/c1/execute"]
+                                 "/conversations/c1/execute",
+                                 "/conversations/c1/tracker/events"]
+    assert fake_rasa.calls[2]["json"] == [{"event": "action", "name": "action_listen"}]
     assert fake_rasa.calls[0]["json"][0]["event"] == "resume"
     assert fake_rasa.calls[1]["json"] == {"name": "action_handback"}
     last_two = [m for _, m in await outbox.read_after("c1")][-2:]

@@ -32,6 +32,8 @@ async def test_resume_and_execute_action(client, fake_rasa):
     assert fake_rasa.calls[1]["path"] == "/conversations/c1/execute"
     assert fake_rasa.calls[1]["json"] == {"name": "action_handback"}
     assert fake_rasa.calls[1]["query"]["output_channel"] == "latest"
+    # the bot goes back to listening, so the next customer message is handled normally
+    assert fake_rasa.calls[2]["json"] == [{"event": "action", "name": "action_listen"}]
     assert messages == fake_rasa.greeting
 
 
