@@ -257,6 +257,8 @@ def main() -> None:
             asyncio.run(ensure_demo_accounts(settings.redis_url))
             print(
                 f"\nEverything is running.\n"
+                f"  Demo store + widget:     {settings.handoff_url}/demo\n"
+                f"  CSR console:             {settings.handoff_url}/console\n"
                 f"  Chat in this terminal:   make shell\n"
                 f"  Chat over HTTP:          curl -s -XPOST {settings.rasa_url}/webhooks/rest/webhook "
                 f"-d '{{\"sender\": \"me\", \"message\": \"where is my order A1002?\"}}'\n"

@@ -16,6 +16,7 @@ from bot.widget_channel import WidgetInput, WidgetSettings
 from handoff.outbox import Outbox
 from handoff.store import HandoffStore
 from tests.redis_server import free_port
+from tests.sanic_server import serving as sanic_serving
 
 SECRET = "widget-test-secret-that-is-long-enough-0123456789"
 MAX_CHARS = 50
@@ -118,26 +119,10 @@ class Client:
 @asynccontextmanager
 async def serving(channel: WidgetInput, on_new_message):
     """Serve the channel's blueprint under /webhooks/widget on a free port; yield (app, URL)."""
-    # Sanic 21.12 rewrites its own methods when an app starts; a second app in the same
-    # process then fails unless test mode keeps the originals (see tests/handoff/test_api.py).
-    Sanic.test_mode = True
     app = Sanic(f"widget_test_{free_port()}")
-    app.config.MOTD = False
     app.blueprint(channel.blueprint(on_new_message), url_prefix="/webhooks/widget")
-    port = free_port()
-    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True,
-                                     access_log=False)
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    try:
-        yield app, f"http://127.0.0.1:{port}"
-    finally:
-        await server.before_stop()
-        await server.close()
-        for connection in list(server.connections):
-            connection.close_if_idle()
-        await server.after_stop()
+    async with sanic_serving(app) as url:
+        yield app, url
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 import yaml
-from sanic import Sanic
 
 from handoff import keys
 from handoff.app import create_app
@@ -21,6 +20,7 @@ from handoff.outbox import Outbox
 from handoff.store import HandoffStore
 from tests.handoff.conftest import FAST_SCRYPT_N, SECRET, FakeRasa
 from tests.redis_server import free_port
+from tests.sanic_server import serving
 
 PASSWORD = "s3cret-pass"
 
@@ -83,27 +83,9 @@ def project(tmp_path_factory):
 @asynccontextmanager
 async def running(config):
     """Serve ``create_app(config)`` on a free port; yield (app, base URL)."""
-    # Sanic 21.12 rewrites Sanic's own methods ("touchup") when an app starts; a second
-    # app in the same process then fails unless test mode keeps the originals. Left on
-    # for the session on purpose: switching it off again would break the next app.
-    Sanic.test_mode = True
     app = create_app(config)
-    app.config.MOTD = False
-    port = free_port()
-    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True,
-                                     access_log=False)
-    # Sanic 21.12: create_server only binds; the listeners run when asked.
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    try:
-        yield app, f"http://127.0.0.1:{port}"
-    finally:
-        await server.before_stop()
-        await server.close()
-        for connection in list(server.connections):
-            connection.close_if_idle()
-        await server.after_stop()
+    async with serving(app) as url:
+        yield app, url
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
