@@ -101,3 +101,9 @@ def stack(trained_model, tmp_path_factory):
         yield settings
 
 
+
+
+def pytest_collection_modifyitems(items):
+    """Browser tests last: Playwright's sync API keeps an event loop on the main thread while it
+    runs, which the async tests must not meet. The sort is stable, so the rest keep their order."""
+    items.sort(key=lambda item: "tests/browser/" in item.nodeid)

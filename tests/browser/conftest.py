@@ -46,9 +46,9 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(marker)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator["object"]:
-    """One headless Chromium for the session."""
+    """One headless Chromium for the browser tests (closed before anything else runs)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
