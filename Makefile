@@ -56,5 +56,10 @@ validate: venv
 test: setup
 	$(PY) -m pytest
 
+# NLU figures on the public benchmarks (../shared/benchmarks), ours vs Rasa's default
+# pipeline; trains what is missing, writes docs/benchmarks/nlu.md and plots.
+eval: setup
+	$(PY) -m bot.benchmark
+
 clean:
 	rm -rf models build var .rasa results

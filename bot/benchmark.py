@@ -1,14 +1,16 @@
 """Score the bot's NLU on public customer-service benchmarks, next to Rasa's default pipeline.
 
     python -m bot.benchmark [--benchmarks DIR] [--sample N] [--out docs/benchmarks]
-                            [--pipelines ours,baseline]
+                            [--pipelines ours,baseline] [--model NAME=PATH ...]
 
 For each pipeline (``ours`` = config.yml, ``baseline`` = bot/baseline_config.yml, both trained
 on our own domain and data by ``bot.training.ensure_model``) the model is loaded once and every
 benchmark file (Bitext and CLINC150 dev/test, see ``$BENCHMARKS_DIR/README.md``) plus the
-project's own NLU test set is parsed. Written to ``--out``: ``nlu.md`` (the figures),
-``threshold.png`` (out-of-scope recall against false fallbacks for every fallback threshold,
-recomputed from the stored intent rankings: no retraining) and ``confusions.png``.
+project's own NLU test set is parsed. ``--model`` evaluates a given model file instead (e.g. an
+older one); the report flags a model not trained on the current inputs. Written to ``--out``:
+``nlu.md`` (the figures), ``threshold.png`` (out-of-scope recall against false fallbacks for
+every fallback threshold, recomputed from the stored intent rankings: no retraining) and
+``confusions.png``.
 
 The benchmark texts are read here at evaluation time only; they never go into training data.
 Tune on the ``*_dev`` files only (the threshold choice below uses dev only).
@@ -399,6 +401,30 @@ def fallback_settings(config_path: Path) -> Tuple[float, float]:
     raise ValueError(f"{config_path} has no FallbackClassifier")
 
 
+def model_fallback_settings(agent: Any) -> Optional[Tuple[float, float]]:
+    """The FallbackClassifier settings the loaded model was trained with (None if not found)."""
+    try:
+        nodes = agent.processor.model_metadata.predict_schema.nodes.values()
+    except AttributeError:
+        return None
+    for node in nodes:
+        if getattr(node.uses, "__name__", "") == "FallbackClassifier":
+            return (float(node.config.get("threshold", 0.3)),
+                    float(node.config.get("ambiguity_threshold", 0.1)))
+    return None
+
+
+def model_freshness(model: Path, config: str, model_name: str) -> str:
+    """"" if the model file is named after the current inputs' fingerprint, else a warning."""
+    from bot.training import model_fingerprint
+
+    current = model_fingerprint(Path("."), config)
+    if model.name == f"{model_name}-{current}.tar.gz":
+        return ""
+    return (f"Not trained on the current inputs: {config}, domain.yml and data/ now hash to "
+            f"{current}")
+
+
 @dataclass
 class PipelineResult:
     name: str
@@ -409,6 +435,7 @@ class PipelineResult:
     threshold: float
     ambiguity_threshold: float
     files: Dict[str, FileResult]
+    stale: str = ""  # why the model does not match the current inputs, if it does not
 
     def curve(self, mapping: Mapping[str, Rule]) -> List[CurvePoint]:
         return threshold_curve(_pairs(self.files["clinc_dev"]), _pairs(self.files["bitext_dev"]),
@@ -426,8 +453,13 @@ def _pairs(result: FileResult) -> List[Parsed]:
     return [(p.row, p.parse) for p in result.parsed]
 
 
-def run_pipeline(name: str, inputs: Mapping[str, Sequence[Row]], mapping: Mapping[str, Rule]
-                 ) -> PipelineResult:
+def run_pipeline(name: str, inputs: Mapping[str, Sequence[Row]], mapping: Mapping[str, Rule],
+                 model: Optional[Path] = None) -> PipelineResult:
+    """Load the pipeline's model once and parse every input file.
+
+    ``model`` pins a model file; by default ``ensure_model`` returns the one trained on the
+    current inputs (training it first if they changed).
+    """
     import logging
 
     from rasa.core.agent import Agent
@@ -436,7 +468,9 @@ def run_pipeline(name: str, inputs: Mapping[str, Sequence[Row]], mapping: Mappin
     from bot.training import ensure_model
 
     config, model_name = PIPELINES[name]
-    model = ensure_model(Path("."), config, model_name)  # trains only if its inputs changed
+    if model is None:
+        model = ensure_model(Path("."), config, model_name)  # trains only if inputs changed
+    stale = model_freshness(model, config, model_name)
     logging.getLogger("rasa").setLevel(logging.WARNING)
     configure_structlog(logging.WARNING)  # else every parse is printed at debug level
     started = time.perf_counter()
@@ -444,7 +478,7 @@ def run_pipeline(name: str, inputs: Mapping[str, Sequence[Row]], mapping: Mappin
     load_seconds = time.perf_counter() - started
     # The first parse builds the TensorFlow graphs; keep it out of the per-message timings.
     _, first_parse = asyncio.run(parse_timed(agent, "hello"))
-    threshold, ambiguity = fallback_settings(Path(config))
+    threshold, ambiguity = model_fallback_settings(agent) or fallback_settings(Path(config))
     files: Dict[str, FileResult] = {}
     for file_name, rows in inputs.items():
         print(f"[{name}] {file_name}: parsing {len(rows)} messages", flush=True)
@@ -453,7 +487,7 @@ def run_pipeline(name: str, inputs: Mapping[str, Sequence[Row]], mapping: Mappin
         else:
             files[file_name] = evaluate_benchmark(agent, file_name, rows, mapping)
     return PipelineResult(name, config, model, load_seconds, first_parse, threshold, ambiguity,
-                          files)
+                          files, stale)
 
 
 # --------------------------------------------------------------------------- report
@@ -461,6 +495,13 @@ def run_pipeline(name: str, inputs: Mapping[str, Sequence[Row]], mapping: Mappin
 
 def _pct(value: Optional[float]) -> str:
     return "–" if value is None else f"{value:.1%}"
+
+
+def _load_average() -> str:
+    try:
+        return " / ".join(f"{x:.1f}" for x in os.getloadavg()) + " (1/5/15 min)"
+    except OSError:
+        return "unknown"
 
 
 def _delta(a: Rate, b: Rate) -> str:
@@ -503,14 +544,15 @@ def render_markdown(results: Sequence[PipelineResult], mapping: Mapping[str, Rul
         "",
         f"Generated {date} by `{command}` (do not edit by hand: rerun it).",
         "",
-        "Models (each trained on this project's domain.yml and data/ by "
-        "`bot.training.ensure_model`):",
+        "Models, both trained on this project's own domain.yml and data/ "
+        "(`bot.training.ensure_model` names each after a hash of its inputs):",
         "",
     ]
     for r in results:
         lines.append(f"- **{r.name}**: `{r.model.name}` from `{r.config}` "
                      f"(FallbackClassifier threshold {r.threshold:g}, ambiguity "
-                     f"{r.ambiguity_threshold:g}; loaded in {r.load_seconds:.1f} s)")
+                     f"{r.ambiguity_threshold:g}; loaded in {r.load_seconds:.1f} s)"
+                     + (f". **{r.stale}.**" if r.stale else ""))
     lines += [
         "",
         f"Benchmarks: `{benchmarks_dir}` (Bitext and CLINC150; scoring rules in its README.md: "
@@ -590,8 +632,9 @@ def render_markdown(results: Sequence[PipelineResult], mapping: Mapping[str, Rul
     # ---- timing
     lines += ["## Parse time per message", "",
               "`Agent.parse_message`, one message at a time, after one warm-up parse "
-              "(its time is listed separately). Machine: "
-              f"{os.cpu_count()} CPU cores.", ""]
+              f"(its time is listed separately). Machine: {os.cpu_count()} CPU cores, load "
+              f"average {_load_average()} at the end of the run (other work on the machine "
+              "slows the parses).", ""]
     header = ["file"] + [f"{x} median / p95 (ms)" for x in names]
     rows = []
     for file_name in file_names:
@@ -820,7 +863,17 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
     parser.add_argument("--pipelines", default="ours,baseline",
                         help=f"comma-separated, from: {', '.join(PIPELINES)}")
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
+                        help="evaluate this model file for pipeline NAME instead of the one "
+                             "ensure_model trains for the current inputs (repeatable)")
     args = parser.parse_args(argv)
+    pinned: Dict[str, Path] = {}
+    for item in args.model:
+        name, _, path = item.partition("=")
+        if name not in PIPELINES or not path or not Path(path).is_file():
+            parser.error(f"--model {item}: expected NAME=PATH with NAME in "
+                         f"{', '.join(PIPELINES)} and an existing model file")
+        pinned[name] = Path(path)
     names = [n.strip() for n in args.pipelines.split(",") if n.strip()]
     unknown = [n for n in names if n not in PIPELINES]
     if unknown or not names:
@@ -842,11 +895,13 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     results = []
     for name in names:
-        result = run_pipeline(name, inputs, mapping)
+        result = run_pipeline(name, inputs, mapping, pinned.get(name))
         for file_name, file_result in result.files.items():
             print(f"[{name}] " + summary_line(file_name, file_result), flush=True)
         results.append(result)
 
+    for result in results:  # inputs may have changed while the later models trained
+        result.stale = model_freshness(result.model, result.config, PIPELINES[result.name][1])
     args.out.mkdir(parents=True, exist_ok=True)
     date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     markdown = render_markdown(results, mapping, command=_command(argv), benchmarks_dir=benchmarks,
