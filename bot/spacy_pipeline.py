@@ -15,10 +15,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+from importlib.metadata import version
 from pathlib import Path
-from typing import Dict, List
+from typing import TYPE_CHECKING, Dict, List
 
-import spacy
+if TYPE_CHECKING:  # importing spaCy loads TensorFlow (through thinc): only where a pipeline is built
+    import spacy
 
 DEFAULT_OUTPUT = Path("build/spacy/en_storefront")
 
@@ -47,8 +49,10 @@ def entity_patterns() -> List[Dict]:
     ]
 
 
-def build_pipeline() -> spacy.Language:
+def build_pipeline() -> "spacy.Language":
     """A blank English pipeline with the entity ruler."""
+    import spacy
+
     nlp = spacy.blank("en")
     ruler = nlp.add_pipe("entity_ruler", config={"overwrite_ents": True})
     ruler.add_patterns(entity_patterns())
@@ -59,7 +63,7 @@ def build_pipeline() -> spacy.Language:
 
 def fingerprint() -> str:
     """Changes whenever the built pipeline would change."""
-    payload = json.dumps({"spacy": spacy.__version__, "patterns": entity_patterns()}, sort_keys=True)
+    payload = json.dumps({"spacy": version("spacy"), "patterns": entity_patterns()}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
