@@ -12,7 +12,7 @@ import logging
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -41,6 +41,19 @@ ENV_OVERRIDES: Dict[str, Tuple[str, Callable[[str], Any]]] = {
     "HANDOFF_SLA_SECONDS": ("sla_seconds", int),
     "HANDOFF_MAX_MESSAGE_CHARS": ("max_message_chars", int),
     "HANDOFF_PROJECT_DIR": ("project_dir", Path),
+}
+
+
+def _url_list(raw: str) -> List[str]:
+    return [url.strip() for url in raw.split(",") if url.strip()]
+
+
+# environment variable -> (key of the ``retraining:`` section, parser)
+RETRAINING_ENV_OVERRIDES: Dict[str, Tuple[str, Callable[[str], Any]]] = {
+    "RETRAINING_RASA_URLS": ("rasa_urls", _url_list),
+    "RETRAINING_LOW_CONFIDENCE_THRESHOLD": ("low_confidence_threshold", float),
+    "RETRAINING_KEEP_MODELS": ("keep_models", int),
+    "RETRAINING_MAX_ACCURACY_DROP": ("max_accuracy_drop", float),
 }
 
 
@@ -75,6 +88,49 @@ class BusinessHours:
 
 
 @dataclass(frozen=True)
+class RetrainingConfig:
+    """Settings of the admins' retraining tools (``python -m bot.retraining``, ``/admin``).
+
+    Attributes:
+        project_dir: Bot project whose data, config and ``models/`` are used
+            (default: the handoff service's ``project_dir``).
+        low_confidence_threshold: A customer message below this intent
+            confidence is a review candidate (the page can override it per view).
+        reviewed_file: Generated NLU file (relative to ``project_dir``) holding the
+            labelled examples and new FAQ examples.
+        faq_responses_file: Where new ``utter_faq/<topic>`` answers are appended.
+        test_set: Held-out NLU test set both models are scored on.
+        keep_models: Models kept in ``models/`` besides the active ones.
+        rasa_urls: Every Rasa server a model is activated on (default: ``[rasa_url]``).
+        rasa_token: Their ``--auth-token`` (default: ``rasa_token``).
+        tracker_key_prefix: ``tracker_store.key_prefix`` of ``endpoints.yml``.
+        max_accuracy_drop: A candidate whose test-set intent accuracy or macro-F1
+            is lower than the running model's by more than this is "worse" and
+            only activated with an explicit override.
+    """
+
+    project_dir: Path = REPO_ROOT
+    low_confidence_threshold: float = 0.6
+    reviewed_file: str = "data/nlu/reviewed.yml"
+    faq_responses_file: str = "data/responses/faq.yml"
+    test_set: str = "tests/nlu/test_nlu.yml"
+    keep_models: int = 5
+    rasa_urls: Tuple[str, ...] = ("http://127.0.0.1:5005",)
+    rasa_token: str = ""
+    tracker_key_prefix: str = "rasa"
+    max_accuracy_drop: float = 0.0
+
+    def path(self, relative: str) -> Path:
+        """A project file named in these settings, as a path."""
+        return self.project_dir / relative
+
+    @property
+    def models_dir(self) -> Path:
+        """Where trained models are kept (the same place ``bot.training`` uses)."""
+        return self.project_dir / "models"
+
+
+@dataclass(frozen=True)
 class HandoffConfig:
     """Everything the handoff service needs to know about its environment.
 
@@ -104,6 +160,7 @@ class HandoffConfig:
         login_lockout_seconds: Length of that lockout window.
         project_dir: Bot project holding ``domain.yml`` and ``data/responses`` (canned responses).
         openapi_file: The OpenAPI document served at ``/openapi.yaml``.
+        retraining: Settings of the admins' retraining tools.
     """
 
     environment: str = "dev"
@@ -137,6 +194,7 @@ class HandoffConfig:
     login_lockout_seconds: int = 900
     project_dir: Path = REPO_ROOT
     openapi_file: Path = REPO_ROOT / "docs" / "handoff-api.openapi.yaml"
+    retraining: RetrainingConfig = field(default_factory=RetrainingConfig)
 
     @property
     def is_dev(self) -> bool:
@@ -176,6 +234,14 @@ def load_config(path: Optional[Path] = None,
     for var, (key, parse) in ENV_OVERRIDES.items():
         if env.get(var, "") != "":
             values[key] = _parse(var, env[var], parse)
+    section = values.get("retraining")
+    retraining = dict(section) if isinstance(section, Mapping) else section
+    for var, (key, parse) in RETRAINING_ENV_OVERRIDES.items():
+        if env.get(var, "") != "":
+            retraining = dict(retraining or {})
+            retraining[key] = _parse(var, env[var], parse)
+    if retraining is not None:
+        values["retraining"] = retraining
     return from_mapping(values)
 
 
@@ -195,7 +261,9 @@ def from_mapping(values: Mapping[str, Any]) -> HandoffConfig:
     for key in ("project_dir", "openapi_file"):
         if key in values:
             values[key] = Path(values[key])
+    section = values.pop("retraining", None)
     config = replace(HandoffConfig(), **values)
+    config = replace(config, retraining=_retraining(section or {}, config))
     _validate(config)
     return config
 
@@ -236,6 +304,28 @@ def _business_hours(raw: Mapping[str, Any]) -> BusinessHours:
                          close=_time(raw.get("close", hours.close)))
 
 
+def _retraining(raw: Mapping[str, Any], top: HandoffConfig) -> RetrainingConfig:
+    """The ``retraining:`` section; project, Rasa URL and token default to the top-level ones."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("retraining must be a mapping")
+    values = dict(raw)
+    unknown = set(values) - set(RetrainingConfig.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"unknown retraining config keys: {', '.join(sorted(unknown))}")
+    values["project_dir"] = Path(values.get("project_dir") or top.project_dir)
+    urls = values.get("rasa_urls")
+    if urls is None:
+        urls = [top.rasa_url] if top.rasa_url else []
+    if isinstance(urls, str) or not all(isinstance(u, str) and u for u in urls):
+        raise ConfigError("retraining.rasa_urls must be a list of URLs")
+    values["rasa_urls"] = tuple(u.rstrip("/") for u in urls)
+    values["rasa_token"] = str(values.get("rasa_token") or top.rasa_token)
+    try:
+        return RetrainingConfig(**values)
+    except TypeError as exc:
+        raise ConfigError(f"retraining: {exc}") from exc
+
+
 def _time(value: Any) -> dt.time:
     if isinstance(value, dt.time):
         return value
@@ -265,5 +355,27 @@ def _validate(config: HandoffConfig) -> None:
         problems.append("business_hours.open must be before close (or equal to it: around the clock)")
     if not config.secret:
         problems.append("secret must not be empty")
+    problems += _retraining_problems(config.retraining)
     if problems:
         raise ConfigError("invalid handoff config: " + "; ".join(problems))
+
+
+def _retraining_problems(config: RetrainingConfig) -> List[str]:
+    problems = []
+    threshold = config.low_confidence_threshold
+    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not 0 <= threshold <= 1:
+        problems.append("retraining.low_confidence_threshold must be between 0 and 1")
+    drop = config.max_accuracy_drop
+    if not isinstance(drop, (int, float)) or isinstance(drop, bool) or not 0 <= drop <= 1:
+        problems.append("retraining.max_accuracy_drop must be between 0 and 1")
+    keep = config.keep_models
+    if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+        problems.append("retraining.keep_models must be a positive integer")
+    for name in ("reviewed_file", "faq_responses_file", "test_set"):
+        value = getattr(config, name)
+        if not isinstance(value, str) or not value or Path(value).is_absolute() or ".." in Path(value).parts:
+            problems.append(f"retraining.{name} must be a path inside the project")
+    if not isinstance(config.tracker_key_prefix, str) or not config.tracker_key_prefix.isalnum():
+        # Rasa ignores a non-alphanumeric prefix and falls back to its default.
+        problems.append("retraining.tracker_key_prefix must be alphanumeric (as Rasa requires)")
+    return problems

@@ -1,0 +1,283 @@
+"""Trained models on disk, which one each Rasa server runs, activation and rollback.
+
+Activation is Rasa's own ``PUT /model``: the server loads the new model beside
+the old one and swaps its agent only once the new one is ready, so customers
+never meet a server without a model. The activation history is a stack in
+Redis, so rollback goes back one activation at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import aiohttp
+from redis.asyncio import Redis
+
+from bot.retraining import keys
+from bot.retraining.errors import (ModelNotFound, ModelWorse, NotEvaluated, NothingToRollBack,
+                                   RasaUnavailable)
+from bot.retraining.evaluation import Comparison
+from bot.training import cache_dir
+from handoff.config import RetrainingConfig
+
+logger = logging.getLogger(__name__)
+
+SUFFIX = ".tar.gz"
+STATUS_TIMEOUT = 10
+# Loading a model takes tens of seconds on a small machine; Rasa answers when done.
+LOAD_TIMEOUT = 600
+
+
+@dataclass
+class ModelInfo:
+    """One model file and what is known about it."""
+
+    name: str
+    path: str
+    size: int
+    created_at: str
+    active_on: List[str] = field(default_factory=list)
+    evaluation: Optional[Dict[str, Any]] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One activation (or rollback) as recorded in the history."""
+
+    model: str
+    previous: Optional[str]
+    by: Optional[str]
+    at: str
+    override: bool
+    rollback: bool
+    servers: List[str]
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+class ModelRegistry:
+    """The models of one project and the Rasa servers that run them.
+
+    Args:
+        redis: asyncio client (activation history, comparisons).
+        config: Retraining settings (project, Rasa URLs and token, keep_models).
+    """
+
+    def __init__(self, redis: Redis, config: RetrainingConfig):
+        self._redis = redis
+        self._config = config
+
+    # ---- reading -------------------------------------------------------------------------
+
+    async def list(self) -> List[ModelInfo]:
+        """Every model in ``models/``, newest first, with where it runs and its evaluation."""
+        running = await self.running()
+        infos = []
+        for path in self._files():
+            stat = path.stat()
+            comparison = await self.comparison(path.name)
+            infos.append(ModelInfo(
+                name=path.name, path=str(path), size=stat.st_size,
+                created_at=_iso(stat.st_mtime),
+                active_on=[url for url, name in running.items() if name == path.name],
+                evaluation=comparison.summary() if comparison else None))
+        return infos
+
+    async def running(self) -> Dict[str, Optional[str]]:
+        """Rasa URL -> file name of the model it runs (None when it did not answer)."""
+        names = await asyncio.gather(*(self._status(url) for url in self._config.rasa_urls))
+        return dict(zip(self._config.rasa_urls, names))
+
+    async def running_model(self) -> Optional[Path]:
+        """The model the servers run now (the first server that answers), as a local file."""
+        for name in (await self.running()).values():
+            if name:
+                try:
+                    return self.find(name)
+                except ModelNotFound:
+                    logger.warning("the running model %s is not in %s", name,
+                                   self._config.models_dir)
+        history = await self.history()
+        return self._find_or_none(history[-1].model) if history else None
+
+    async def comparison(self, model: str) -> Optional[Comparison]:
+        """The evaluation stored when ``model`` was trained, if any."""
+        raw = await self._redis.get(keys.comparison(model))
+        return Comparison.from_dict(json.loads(raw)) if raw else None
+
+    async def save_comparison(self, comparison: Comparison) -> None:
+        """Keep the evaluation of a trained model (kept as long as the model)."""
+        await self._redis.set(keys.comparison(comparison.candidate),
+                              json.dumps(comparison.to_dict()))
+
+    async def history(self) -> List[Activation]:
+        """Activations and rollbacks, oldest first."""
+        raw = await self._redis.lrange(keys.ACTIVATIONS, 0, -1)
+        return [Activation(**json.loads(r)) for r in raw]
+
+    def find(self, name: str) -> Path:
+        """The file of a model given by its file name (models/ first, then the shared cache).
+
+        Raises:
+            ModelNotFound: no such model, or a name that is not a plain file name.
+        """
+        if not isinstance(name, str) or not name.endswith(SUFFIX) or Path(name).name != name:
+            raise ModelNotFound(f"{name!r} is not a model file name (like storefront-….tar.gz)")
+        for folder in (self._config.models_dir, cache_dir()):
+            if (folder / name).is_file():
+                return folder / name
+        raise ModelNotFound(f"no model {name!r} in {self._config.models_dir}")
+
+    # ---- changing ------------------------------------------------------------------------
+
+    async def activate(self, model: str, by: Optional[str] = None,
+                       override: bool = False) -> Activation:
+        """Load ``model`` on every Rasa server, unless it scored worse than the running one.
+
+        Raises:
+            ModelNotFound: no such model file.
+            ModelWorse: its comparison verdict is "worse" (and no override).
+            NotEvaluated: it was never compared with the running model (and no override).
+            RasaUnavailable: a server failed to load it (servers already switched are
+                switched back).
+        """
+        path = self.find(model)
+        comparison = await self.comparison(model)
+        if not override:
+            if comparison is None:
+                raise NotEvaluated(f"{model} was never evaluated against the running model; "
+                                   "evaluate it or activate with override")
+            if comparison.verdict == "worse":
+                raise ModelWorse(f"{model} is worse than {comparison.running}: "
+                                 + "; ".join(comparison.reasons))
+        return await self._switch(path, by, override=override, rollback=False)
+
+    async def rollback(self, by: Optional[str] = None) -> Activation:
+        """Go back to the model that ran before the latest activation.
+
+        Raises:
+            NothingToRollBack: no earlier model in the history.
+            RasaUnavailable: a server failed to load it.
+        """
+        stack = [keys.text(n) for n in await self._redis.lrange(keys.ACTIVE, 0, -1)]
+        if len(stack) < 2:
+            raise NothingToRollBack("no earlier model to roll back to")
+        path = self.find(stack[-2])
+        activation = await self._switch(path, by, override=True, rollback=True)
+        return activation
+
+    def prune(self, keep: Optional[int] = None, protect: tuple = ()) -> List[str]:
+        """Delete the oldest models beyond ``keep`` (default ``keep_models``), never a protected one.
+
+        Returns:
+            The names deleted.
+        """
+        keep = self._config.keep_models if keep is None else keep
+        removed = []
+        for path in self._files()[keep:]:
+            if path.name not in protect:
+                path.unlink(missing_ok=True)
+                removed.append(path.name)
+        return removed
+
+    async def protected(self) -> tuple:
+        """Models that must stay on disk: running somewhere, or on the rollback stack."""
+        running = {n for n in (await self.running()).values() if n}
+        stack = {keys.text(n) for n in await self._redis.lrange(keys.ACTIVE, 0, -1)}
+        return tuple(running | stack)
+
+    # ---- internals -----------------------------------------------------------------------
+
+    async def _switch(self, path: Path, by: Optional[str], *, override: bool,
+                      rollback: bool) -> Activation:
+        before = await self.running()
+        switched: List[str] = []
+        try:
+            for url in self._config.rasa_urls:
+                await self._load(url, path)
+                switched.append(url)
+        except RasaUnavailable:
+            await self._restore(before, switched)
+            raise
+        previous = next((name for name in before.values() if name), None)
+        activation = Activation(path.name, previous, by, _iso(None), override, rollback, switched)
+        stack = [keys.text(n) for n in await self._redis.lrange(keys.ACTIVE, 0, -1)]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if rollback:
+                pipe.rpop(keys.ACTIVE)
+            else:
+                if previous and not stack:
+                    stack.append(previous)  # the first activation: remember where we started
+                    pipe.rpush(keys.ACTIVE, previous)
+                if stack[-1:] != [path.name]:  # activating the running model again changes nothing
+                    pipe.rpush(keys.ACTIVE, path.name)
+            pipe.rpush(keys.ACTIVATIONS, json.dumps(activation.to_dict()))
+            await pipe.execute()
+        return activation
+
+    async def _restore(self, before: Dict[str, Optional[str]], switched: List[str]) -> None:
+        for url in switched:
+            name = before.get(url)
+            previous = self._find_or_none(name) if name else None
+            if previous is None:
+                continue
+            try:
+                await self._load(url, previous)
+            except RasaUnavailable as exc:
+                logger.error("could not switch %s back to %s: %s", url, name, exc)
+
+    async def _load(self, url: str, path: Path) -> None:
+        timeout = aiohttp.ClientTimeout(total=LOAD_TIMEOUT)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                async with session.put(f"{url}/model", params=self._token(),
+                                       json={"model_file": str(path.resolve())}) as response:
+                    if response.status != 204:
+                        body = await response.text()
+                        raise RasaUnavailable(f"{url} refused {path.name}: HTTP {response.status} "
+                                              f"{body[:300]}")
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise RasaUnavailable(f"{url} did not load {path.name}: {exc!r}") from exc
+
+    async def _status(self, url: str) -> Optional[str]:
+        timeout = aiohttp.ClientTimeout(total=STATUS_TIMEOUT)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                async with session.get(f"{url}/status", params=self._token()) as response:
+                    if response.status != 200:
+                        return None
+                    return (await response.json()).get("model_file") or None
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            return None
+
+    def _token(self) -> Dict[str, str]:
+        return {"token": self._config.rasa_token} if self._config.rasa_token else {}
+
+    def _files(self) -> List[Path]:
+        folder = self._config.models_dir
+        files = [p for p in folder.glob(f"*{SUFFIX}") if p.is_file()] if folder.is_dir() else []
+        return sorted(files, key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+
+    def _find_or_none(self, name: str) -> Optional[Path]:
+        try:
+            return self.find(name)
+        except ModelNotFound:
+            return None
+
+
+def _iso(epoch: Optional[float]) -> str:
+    moment = dt.datetime.now(dt.timezone.utc) if epoch is None else \
+        dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
+    return moment.isoformat(timespec="seconds")
