@@ -13,6 +13,8 @@ from typing import Optional
 import redis.asyncio as aioredis
 from sanic import Sanic
 
+from bot.retraining.jobs import TrainingJobs
+from bot.retraining.models import ModelRegistry
 from handoff import pages, routes
 from handoff.auth import Auth
 from handoff.config import HandoffConfig
@@ -65,9 +67,13 @@ async def _open(app: Sanic, _loop: object = None) -> None:
     app.ctx.service = HandoffService(app.ctx.store, app.ctx.outbox, app.ctx.rasa, app.ctx.auth,
                                      resume_action=config.resume_action,
                                      max_message_chars=config.max_message_chars)
+    # The admins' retraining tools (handoff/admin_routes.py): models and background training.
+    app.ctx.models = ModelRegistry(app.ctx.redis, config.retraining)
+    app.ctx.training = TrainingJobs(app.ctx.redis, config.retraining, registry=app.ctx.models)
 
 
 async def _close(app: Sanic, _loop: object = None) -> None:
+    await app.ctx.training.close()  # a training still running ends as cancelled
     await app.ctx.rasa.close()
     await app.ctx.redis.close()
     await app.ctx.redis.connection_pool.disconnect()

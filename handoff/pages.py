@@ -1,4 +1,4 @@
-"""The pages the handoff service serves to browsers: demo store, CSR console, widget files.
+"""The pages the handoff service serves to browsers: demo store, CSR console, admin page, widget files.
 
 Plain files from ``handoff/static/`` (no build step, nothing fetched from the
 internet). None of them needs a login: the console logs in through the API,
@@ -50,10 +50,11 @@ CONSOLE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src
 
 
 def register(app: Sanic) -> None:
-    """Add ``/``, ``/demo``, ``/console`` and ``/static/<file>`` to ``app``."""
+    """Add ``/``, ``/demo``, ``/console``, ``/admin`` and ``/static/<file>`` to ``app``."""
     app.add_route(index, "/", methods=["GET"])
     app.add_route(demo, "/demo", methods=["GET"])
     app.add_route(console, "/console", methods=["GET"])
+    app.add_route(admin, "/admin", methods=["GET"])
     app.add_route(static_file, "/static/<name:str>", methods=["GET"])
 
 
@@ -74,6 +75,13 @@ async def demo(request: Request) -> HTTPResponse:
 async def console(request: Request) -> HTTPResponse:
     """The CSR console (it logs in through ``POST /api/login``)."""
     return raw(await _read("console.html"), content_type=HTML,
+               headers={**BASE_HEADERS, "Content-Security-Policy": CONSOLE_CSP,
+                        "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"})
+
+
+async def admin(request: Request) -> HTTPResponse:
+    """The admin page for retraining the bot (it logs in through ``POST /api/login``)."""
+    return raw(await _read("admin.html"), content_type=HTML,
                headers={**BASE_HEADERS, "Content-Security-Policy": CONSOLE_CSP,
                         "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"})
 

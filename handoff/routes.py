@@ -20,7 +20,7 @@ from sanic.exceptions import NotFound, SanicException
 from sanic.response import HTTPResponse, json as json_response, raw
 from websockets.exceptions import ConnectionClosed
 
-from handoff import errors
+from handoff import admin_routes, errors
 from handoff.canned import load_canned_responses
 from handoff.outbox import InvalidMessage, InvalidMessageId
 
@@ -73,6 +73,7 @@ def register(app: Sanic) -> None:
     app.add_route(metrics, "/api/metrics", methods=["GET"])
     app.add_route(canned_responses, "/api/canned-responses", methods=["GET"])
     app.add_websocket_route(events, EVENTS_PATH)
+    admin_routes.register(app)
 
 
 # ---- authentication -------------------------------------------------------------------------

@@ -78,6 +78,8 @@ def stack(trained_model, tmp_path_factory):
     from bot.stack import StackSettings, bot_stack, ensure_demo_accounts, free_port
 
     workdir = tmp_path_factory.mktemp("stack")
+    # The handoff service's retraining tools write data and models: give them a copy of the project.
+    project = project_copy(Path("."), workdir / "project", trained_model)
     handoff_config = workdir / "handoff.yml"
     config = yaml.safe_load(Path("handoff.yml").read_text())
     # CSRs "work" around the clock in the tests, so escalations queue instead of offering tickets.
@@ -93,7 +95,7 @@ def stack(trained_model, tmp_path_factory):
         order_db=workdir / "store.db",
         log_dir=workdir / "log",
         data_dir=workdir / "redis",
-        extra_env={"HANDOFF_CONFIG": str(handoff_config)},
+        extra_env={"HANDOFF_CONFIG": str(handoff_config), "HANDOFF_PROJECT_DIR": str(project)},
     )
     seed_demo_store(settings.order_db, dt.date.today())
     with bot_stack(settings):
@@ -103,7 +105,34 @@ def stack(trained_model, tmp_path_factory):
 
 
 
+def project_copy(source, target, model):
+    """The files a bot project is trained and served from, copied to ``target`` (``build/`` linked).
+
+    The repository's own data and models stay untouched by tests that label, train and activate.
+    """
+    import shutil
+
+    for name in ("config.yml", "domain.yml", "endpoints.yml", "credentials.yml", "data", "tests/nlu"):
+        path = source / name
+        if path.is_dir():
+            shutil.copytree(path, target / name)
+        else:
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target / name)
+    (target / "build").symlink_to((source / "build").resolve(), target_is_directory=True)
+    (target / "models").mkdir()
+    shutil.copy2(model, target / "models" / model.name)
+    return target
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "end_to_end: slow whole-product test, run after the "
+                                       "integration tests and before the browser tests")
+
+
 def pytest_collection_modifyitems(items):
     """Browser tests last: Playwright's sync API keeps an event loop on the main thread while it
-    runs, which the async tests must not meet. The sort is stable, so the rest keep their order."""
-    items.sort(key=lambda item: "tests/browser/" in item.nodeid)
+    runs, which the async tests must not meet. Just before them the end-to-end tests, which change
+    the shared stack's model for a while. The sort is stable, so the rest keep their order."""
+    items.sort(key=lambda item: ("tests/browser/" in item.nodeid,
+                                 item.get_closest_marker("end_to_end") is not None))
