@@ -118,7 +118,7 @@ class RetrainingConfig:
     rasa_urls: Tuple[str, ...] = ("http://127.0.0.1:5005",)
     rasa_token: str = ""
     tracker_key_prefix: str = "rasa"
-    max_accuracy_drop: float = 0.0
+    max_accuracy_drop: float = 0.02
 
     def path(self, relative: str) -> Path:
         """A project file named in these settings, as a path."""

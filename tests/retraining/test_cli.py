@@ -93,7 +93,7 @@ def test_the_repo_file_has_the_documented_defaults():
     assert retraining.low_confidence_threshold == 0.6 and retraining.keep_models == 5
     assert retraining.reviewed_file == "data/nlu/reviewed.yml"
     assert retraining.rasa_urls == (config.rasa_url,) and retraining.project_dir == config.project_dir
-    assert retraining.tracker_key_prefix == "rasa" and retraining.max_accuracy_drop == 0.0
+    assert retraining.tracker_key_prefix == "rasa" and retraining.max_accuracy_drop == 0.02
 
 
 def test_defaults_follow_the_service_and_the_environment_overrides(tmp_path):
@@ -104,10 +104,10 @@ def test_defaults_follow_the_service_and_the_environment_overrides(tmp_path):
     assert config.rasa_urls == ("http://rasa:5005",) and config.rasa_token == "secret"
     assert config.project_dir == Path("/srv/bot") and config.keep_models == 3
     env = {"RETRAINING_RASA_URLS": "http://a:1/, http://b:2", "RETRAINING_KEEP_MODELS": "7",
-           "RETRAINING_MAX_ACCURACY_DROP": "0.02", "RETRAINING_LOW_CONFIDENCE_THRESHOLD": "0.4"}
+           "RETRAINING_MAX_ACCURACY_DROP": "0.05", "RETRAINING_LOW_CONFIDENCE_THRESHOLD": "0.4"}
     config = load_config(path, env=env).retraining
     assert config.rasa_urls == ("http://a:1", "http://b:2") and config.keep_models == 7
-    assert config.max_accuracy_drop == 0.02 and config.low_confidence_threshold == 0.4
+    assert config.max_accuracy_drop == 0.05 and config.low_confidence_threshold == 0.4
 
 
 @pytest.mark.parametrize("section", [
