@@ -50,8 +50,13 @@ def model_fingerprint(project_dir: Path, config: str = "config.yml") -> str:
     return digest.hexdigest()[:20]
 
 
-def ensure_model(project_dir: Path = Path("."), config: str = "config.yml", name: str = "storefront") -> Path:
-    """Return the path of an up-to-date model, training it only when needed."""
+def ensure_model(project_dir: Path = Path("."), config: str = "config.yml", name: str = "storefront",
+                 nlu_only: bool = False) -> Path:
+    """Return the path of an up-to-date model, training it only when needed.
+
+    ``nlu_only`` trains the NLU pipeline alone (``rasa train nlu``): enough for a model that is
+    only asked to parse messages, such as the benchmark's baseline.
+    """
     spacy_pipeline.ensure_built(project_dir / spacy_pipeline.DEFAULT_OUTPUT)
     fingerprint = model_fingerprint(project_dir, config)
     filename = f"{name}-{fingerprint}.tar.gz"
@@ -65,19 +70,19 @@ def ensure_model(project_dir: Path = Path("."), config: str = "config.yml", name
         shutil.copy2(cached, target)
         print(f"model restored from cache: {target}")
         return target
-    _train(project_dir, config, target)
+    _train(project_dir, config, target, nlu_only)
     cached.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(target, cached)
     return target
 
 
-def _train(project_dir: Path, config: str, target: Path) -> None:
+def _train(project_dir: Path, config: str, target: Path, nlu_only: bool = False) -> None:
     print(f"training {target.name} (this takes a few minutes)...", flush=True)
+    what = ["nlu", "--nlu", "data"] if nlu_only else ["--data", "data", "--force"]
     command = [
-        sys.executable, "-m", "rasa", "train",
-        "--config", config, "--domain", "domain.yml", "--data", "data",
+        sys.executable, "-m", "rasa", "train", *what,
+        "--config", config, "--domain", "domain.yml",
         "--out", str(target.parent), "--fixed-model-name", target.name[: -len(".tar.gz")],
-        "--force",
     ]
     subprocess.run(command, cwd=project_dir, check=True)
     if not target.exists():
@@ -88,8 +93,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description="Train the bot's model if its inputs changed.")
     parser.add_argument("--config", default="config.yml")
     parser.add_argument("--name", default="storefront")
+    parser.add_argument("--nlu-only", action="store_true", help="train the NLU pipeline alone")
     args = parser.parse_args(argv)
-    print(ensure_model(Path("."), args.config, args.name))
+    print(ensure_model(Path("."), args.config, args.name, args.nlu_only))
 
 
 if __name__ == "__main__":
