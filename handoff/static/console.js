@@ -10,6 +10,12 @@
 (function () {
   "use strict";
 
+  // Shared with the other staff page: staff-kit.js, loaded first.
+  var kit = window.StaffKit;
+  var h = kit.h, clear = kit.clear, toast = kit.toast, errorOf = kit.errorOf;
+  function readSession() { return kit.readSession(STORE); }
+  function saveSession() { kit.saveSession(STORE, session); }
+
   var STORE = "hp-console";
   var PRIORITY_RANK = {urgent: 0, high: 1, normal: 2, low: 3};
   var TYPING_EVERY_MS = 3000;
@@ -32,39 +38,6 @@
   var $ = function (id) { return document.getElementById(id); };
 
   // ---- small helpers -------------------------------------------------------------------------
-
-  function readSession() {
-    try { return JSON.parse(sessionStorage.getItem(STORE) || "{}") || {}; } catch (e) { return {}; }
-  }
-
-  function saveSession() {
-    try { sessionStorage.setItem(STORE, JSON.stringify(session)); } catch (e) { /* ignore */ }
-  }
-
-  /** Build an element; strings among children become text nodes (never HTML). */
-  function h(tag, props) {
-    var node = document.createElement(tag);
-    if (props) {
-      Object.keys(props).forEach(function (key) {
-        var value = props[key];
-        if (value === undefined || value === null || value === false) return;
-        if (key === "class") node.className = value;
-        else if (key === "text") node.textContent = String(value);
-        else if (key.slice(0, 2) === "on") node.addEventListener(key.slice(2), value);
-        else if (key in node && key !== "list") node[key] = value;
-        else node.setAttribute(key, String(value));
-      });
-    }
-    for (var i = 2; i < arguments.length; i++) {
-      var child = arguments[i];
-      if (child === null || child === undefined || child === false) continue;
-      node.appendChild(typeof child === "string" || typeof child === "number"
-        ? document.createTextNode(String(child)) : child);
-    }
-    return node;
-  }
-
-  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
 
   function fmtClock(ts) {
     if (!ts) return "";
@@ -93,41 +66,9 @@
     return id.length > 10 ? id.slice(0, 8) + "…" : id;
   }
 
-  var toastTimer = null;
-  function toast(text, kind) {
-    var node = $("toast");
-    node.textContent = text;
-    node.className = "toast show" + (kind ? " " + kind : "");
-    clearTimeout(toastTimer);
-    toastTimer = setTimeout(function () { node.className = "toast"; }, 4000);
-  }
-
-  // ---- API -----------------------------------------------------------------------------------
-
-  function api(method, path, body) {
-    var headers = {"Accept": "application/json"};
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (session.token) headers["Authorization"] = "Bearer " + session.token;
-    return fetch(path, {method: method, headers: headers,
-                        body: body === undefined ? undefined : JSON.stringify(body)})
-      .then(function (response) {
-        return response.text().then(function (raw) {
-          var data = null;
-          try { data = raw ? JSON.parse(raw) : null; } catch (e) { data = null; }
-          if (response.status === 401 && path !== "/api/login") {
-            logout("Your session has ended. Please log in again.");
-          }
-          return {status: response.status, data: data};
-        });
-      }, function () {
-        return {status: 0, data: {error: {code: "offline", message: "The console cannot reach the server."}}};
-      });
-  }
-
-  function errorOf(result, fallback) {
-    return (result.data && result.data.error && result.data.error.message) || fallback ||
-           "Something went wrong (" + result.status + ").";
-  }
+  var api = kit.apiClient({token: function () { return session.token; },
+                          onUnauthorized: function (message) { logout(message); },
+                          offline: "The console cannot reach the server."});
 
   // ---- login ---------------------------------------------------------------------------------
 

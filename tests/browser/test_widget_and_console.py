@@ -86,7 +86,8 @@ def test_pages_are_served_without_login(stack):
         assert response.url.endswith("/demo")  # redirected
     with urllib.request.urlopen(f"{stack.handoff_url}/console", timeout=10) as response:
         assert "script-src 'self'" in response.headers["Content-Security-Policy"]
-    for name, kind in (("widget.js", "javascript"), ("console.js", "javascript"),
+    for name, kind in (("widget.js", "javascript"), ("staff-kit.js", "javascript"),
+                       ("console.js", "javascript"),
                        ("console.css", "text/css")):
         with urllib.request.urlopen(f"{stack.handoff_url}/static/{name}", timeout=10) as response:
             assert kind in response.headers["Content-Type"]

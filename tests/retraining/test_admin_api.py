@@ -255,7 +255,7 @@ async def test_admin_page_is_served_with_the_console_policy(api):
         assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
         assert resp.headers["X-Frame-Options"] == "DENY"
     assert '<script src="/static/admin.js" defer></script>' in page
-    for name in ("admin.js", "admin.css", "console-faq.js"):
+    for name in ("staff-kit.js", "admin.js", "admin.css", "console-faq.js"):
         async with api.session.get(f"{api.base}/static/{name}") as resp:
             assert resp.status == 200, name
 
