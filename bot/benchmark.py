@@ -62,6 +62,7 @@ FALLBACK_LABELS: FrozenSet[str] = frozenset({FALLBACK, "out_of_scope"})
 
 THRESHOLDS: Tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(20))  # 0.0 .. 0.95
 MAX_FALSE_FALLBACK = 0.05  # the threshold choice keeps false fallbacks on Bitext dev core <= this
+RECALL_SLACK = 1  # out-of-scope dev messages by which a threshold may trail the best and still tie
 SAMPLE_SEED = 1729
 
 # Bitext's language-variation tags (TAGS.md of the Bitext datasets).
@@ -307,20 +308,25 @@ def threshold_curve(oos_side: Sequence[Parsed], core_side: Sequence[Parsed],
 
 
 def choose_threshold(points: Sequence[CurvePoint], max_false_fallback: float = MAX_FALSE_FALLBACK,
-                     current: Optional[float] = None) -> Optional[CurvePoint]:
+                     current: Optional[float] = None,
+                     recall_slack: int = RECALL_SLACK) -> Optional[CurvePoint]:
     """Highest out-of-scope recall with false fallbacks <= the limit.
 
-    Ties go to fewer false fallbacks, then higher core accuracy, then the threshold closest to
-    ``current`` (the configured one: no change without evidence), then the lower threshold.
+    Recalls within ``recall_slack`` out-of-scope messages of the best count as a tie: on a dev
+    file of 100 such messages one message is noise, while every step up the threshold sends
+    real requests (thanks, yes, order numbers) to the fallback. Ties go to fewer false
+    fallbacks, then higher core accuracy, then the threshold closest to ``current`` (the
+    configured one: no change without evidence), then the lower threshold.
     None when no threshold keeps false fallbacks within the limit.
     """
     allowed = [p for p in points if p.false_fallback.value is not None
                and p.false_fallback.value <= max_false_fallback]
     if not allowed:
         return None
-    return max(allowed, key=lambda p: (
-        round(p.oos_recall.value or 0.0, 9), round(-p.false_fallback.value, 9),
-        round(p.core_accuracy.value or 0.0, 9),
+    best = max(p.oos_recall.hits for p in allowed)
+    tied = [p for p in allowed if p.oos_recall.hits >= best - recall_slack]
+    return max(tied, key=lambda p: (
+        round(-p.false_fallback.value, 9), round(p.core_accuracy.value or 0.0, 9),
         -abs(p.threshold - current) if current is not None else 0.0, -p.threshold))
 
 
@@ -686,24 +692,39 @@ def _threshold_section(results: Sequence[PipelineResult], mapping: Mapping[str, 
                   f"the ambiguity rule (runner-up within {ours.ambiguity_threshold:g}). Keep the "
                   f"configured {ours.threshold:g} until the training data improves.", ""]
     else:
-        reason = (f"it gives the highest out-of-scope recall on CLINC dev ({chosen.oos_recall}) "
-                  f"among the thresholds whose false-fallback rate on Bitext dev core stays ≤ "
-                  f"{MAX_FALSE_FALLBACK:.0%} ({chosen.false_fallback}; core accuracy "
-                  f"{chosen.core_accuracy})")
+        allowed = [p for p in curves[ours.name] if p.false_fallback.value is not None
+                   and p.false_fallback.value <= MAX_FALSE_FALLBACK]
+        best = max(allowed, key=lambda p: (p.oos_recall.hits, -p.threshold))
+        limit = (f"among the thresholds whose false-fallback rate on Bitext dev core stays ≤ "
+                 f"{MAX_FALSE_FALLBACK:.0%}")
+        if best.oos_recall.hits == chosen.oos_recall.hits:
+            reason = (f"it gives the highest out-of-scope recall on CLINC dev "
+                      f"({chosen.oos_recall}) {limit} ({chosen.false_fallback}; core accuracy "
+                      f"{chosen.core_accuracy})")
+        else:
+            reason = (f"{limit}, the highest out-of-scope recall on CLINC dev is "
+                      f"{best.oos_recall} at {best.threshold:.2f}; a recall within "
+                      f"{RECALL_SLACK} message of it counts as a tie (one message in "
+                      f"{best.oos_recall.total} is noise, while each step up sends more real "
+                      f"requests to the fallback), and {chosen.threshold:.2f} has the fewest false "
+                      f"fallbacks of those: out-of-scope recall {chosen.oos_recall}, false "
+                      f"fallbacks {chosen.false_fallback}, core accuracy {chosen.core_accuracy} "
+                      f"(at {best.threshold:.2f}: {best.false_fallback} and "
+                      f"{best.core_accuracy})")
         over = [p for p in curves[ours.name] if p.threshold > chosen.threshold
                 and p.false_fallback.value is not None
                 and p.false_fallback.value > MAX_FALSE_FALLBACK]
         if over:
             reason += (f"; the lowest higher threshold over the limit, {over[0].threshold:.2f}, "
                        f"has {over[0].false_fallback} false fallbacks")
-        tied = [p.threshold for p in curves[ours.name]
-                if p.false_fallback.value is not None
-                and p.false_fallback.value <= MAX_FALSE_FALLBACK
-                and p.oos_recall == chosen.oos_recall and p.threshold != chosen.threshold]
+        tied = [p.threshold for p in allowed
+                if p.oos_recall.hits >= best.oos_recall.hits - RECALL_SLACK
+                and p.threshold not in (chosen.threshold, best.threshold)]
         if tied:
-            reason += (f". Same out-of-scope recall at {', '.join(f'{t:.2f}' for t in tied)}; "
-                       "ties go to fewer false fallbacks, then higher core accuracy, then the "
-                       "threshold closest to the configured one")
+            reason += (f". Tied on out-of-scope recall as well: "
+                       f"{', '.join(f'{t:.2f}' for t in tied)}; ties go to fewer false "
+                       "fallbacks, then higher core accuracy, then the threshold closest to the "
+                       "configured one")
         lines += [f"**Recommended threshold for `config.yml`: {chosen.threshold:.2f}** "
                   f"(configured: {ours.threshold:g}). Why: {reason}."]
         if current is not None:

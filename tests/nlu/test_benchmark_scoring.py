@@ -172,18 +172,30 @@ def test_threshold_curve_and_choice():
     assert [p.oos_recall for p in curve] == [Rate(0, 2), Rate(1, 2), Rate(1, 2), Rate(2, 2)]
     assert [p.false_fallback for p in curve] == [Rate(0, 3), Rate(0, 3), Rate(1, 3), Rate(2, 3)]
     assert [p.core_accuracy for p in curve] == [Rate(3, 3), Rate(3, 3), Rate(2, 3), Rate(1, 3)]
-    assert choose_threshold(curve, 0.05).threshold == 0.45
+    assert choose_threshold(curve, 0.05, recall_slack=0).threshold == 0.45
     # 0.45 and 0.55 tie on recall: the one with fewer false fallbacks wins
-    assert choose_threshold(curve, 0.34).threshold == 0.45
-    assert choose_threshold(curve, 1.0).threshold == 0.75
+    assert choose_threshold(curve, 0.34, recall_slack=0).threshold == 0.45
+    assert choose_threshold(curve, 1.0, recall_slack=0).threshold == 0.75
 
 
 def test_choose_threshold_breaks_ties_by_fewer_false_fallbacks_and_none_if_all_too_high():
     points = [CurvePoint(0.3, Rate(8, 10), Rate(2, 100), Rate(90, 100)),
               CurvePoint(0.4, Rate(8, 10), Rate(1, 100), Rate(90, 100)),
               CurvePoint(0.5, Rate(9, 10), Rate(6, 100), Rate(88, 100))]
-    assert choose_threshold(points, 0.05).threshold == 0.4
+    assert choose_threshold(points, 0.05, recall_slack=0).threshold == 0.4
     assert choose_threshold(points[2:], 0.05) is None
+
+
+def test_a_recall_within_the_slack_of_the_best_ties_and_fewer_false_fallbacks_win():
+    curve = [CurvePoint(0.55, Rate(90, 100), Rate(10, 450), Rate(430, 450)),
+             CurvePoint(0.85, Rate(92, 100), Rate(14, 450), Rate(426, 450)),
+             CurvePoint(0.90, Rate(93, 100), Rate(15, 450), Rate(425, 450)),
+             CurvePoint(0.95, Rate(93, 100), Rate(20, 450), Rate(420, 450))]
+    assert choose_threshold(curve, 0.05).threshold == 0.85  # 92 is one message short of 93
+    assert choose_threshold(curve, 0.05, recall_slack=0).threshold == 0.90
+    assert choose_threshold(curve, 0.05, recall_slack=3).threshold == 0.55
+    # a recall two messages short is not a tie
+    assert choose_threshold(curve[:1] + curve[2:], 0.05).threshold == 0.90
 
 
 def test_choose_threshold_keeps_the_configured_one_when_nothing_tells_them_apart():
