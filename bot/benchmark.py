@@ -734,8 +734,11 @@ def _threshold_section(results: Sequence[PipelineResult], mapping: Mapping[str, 
         held_out = held_out_check(ours, mapping, chosen.threshold)
         if held_out:
             lines += ["", held_out]
-        lines += ["", "Not applied here: edit `config.yml` to adopt it. The figures above "
-                  "assume the rest of the model unchanged.", ""]
+        if abs(chosen.threshold - ours.threshold) < 1e-9:
+            lines += ["", "`config.yml` uses it.", ""]
+        else:
+            lines += ["", "Not applied here: edit `config.yml` to adopt it. The figures above "
+                      "assume the rest of the model unchanged.", ""]
     header = ["threshold"]
     for r in results:
         header += [f"{r.name} OOS recall", f"{r.name} false fallback", f"{r.name} core acc."]
