@@ -1,0 +1,52 @@
+"""Training is reproducible on a machine: the same inputs give the same NLU weights, byte for byte.
+
+The training cache (one model per hash of the inputs) and docs/benchmarks/nlu.md (figures of
+the model CI tests) both rely on it. Rasa seeds TensorFlow from each component's random_seed;
+this checks that nothing else (thread scheduling, set order) leaks into the weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+from pathlib import Path
+from typing import Any, Dict
+
+import yaml
+
+from bot.training import ensure_model
+from tests.retraining.conftest import copy_project
+
+
+def _one_epoch(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {key: 1 if key == "epochs" else _one_epoch(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_one_epoch(item) for item in node]
+    return node
+
+
+def write_one_epoch_config(project: Path) -> str:
+    """The project's own pipeline (spaCy, featurizers, DIET) at one epoch per component."""
+    config = yaml.safe_load((project / "config.yml").read_text())
+    (project / "one_epoch.yml").write_text(yaml.safe_dump(_one_epoch(config), sort_keys=False))
+    return "one_epoch.yml"
+
+
+def _members(model: Path) -> Dict[str, str]:
+    with tarfile.open(model) as archive:
+        return {member.name: hashlib.sha256(archive.extractfile(member).read()).hexdigest()
+                for member in archive.getmembers() if member.isfile()}
+
+
+def test_two_trainings_of_the_same_inputs_give_the_same_weights(tmp_path, monkeypatch):
+    models = []
+    for run in ("first", "second"):
+        project = copy_project(tmp_path / run)
+        config = write_one_epoch_config(project)
+        monkeypatch.setenv("STOREBOT_CACHE_DIR", str(tmp_path / run / "cache"))  # no reuse
+        models.append(ensure_model(project, config, "one-epoch", nlu_only=True))
+    first, second = map(_members, models)
+    assert first.keys() == second.keys()
+    # metadata.json holds the training date; everything else is the model.
+    assert [name for name in first if first[name] != second[name]] == ["metadata.json"]
