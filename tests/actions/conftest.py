@@ -43,7 +43,7 @@ def services(tmp_path, redis_db) -> Services:
     seed_demo_store(db, TODAY)
     config = replace(load_config(env={}), redis_url=redis_db, business_hours=AlwaysOpen())
     return Services(
-        orders=SQLiteOrderSystem(db),
+        orders=SQLiteOrderSystem(db, today=lambda: TODAY),  # one clock for store and actions
         policy=ReturnPolicy.from_file(Path("returns_policy.yml")),
         today=lambda: TODAY,
         handoff_config=config,

@@ -88,21 +88,26 @@ async def test_tokens_round_trip_and_expiry():
         tokens.verify(old.issue("abc123").token)
 
 
+# The tokens below are built when pytest collects the module, long before this test runs in a
+# full (and loaded) run, so "not expired yet" must hold for the whole run, not for a minute.
+UNEXPIRED = time.time() + 24 * 3600
+
+
 @pytest.mark.parametrize("token,reason", ids=[
     "none", "empty", "not-jwt", "other-key", "other-audience", "no-audience", "bad-sub", "hs384",
 ], argvalues=[
     (None, "missing token"),
     ("", "missing token"),
     ("not.a.jwt", "invalid token"),
-    (jwt.encode({"sub": "c1", "aud": "widget", "exp": time.time() + 60}, "another-secret-" * 3,
+    (jwt.encode({"sub": "c1", "aud": "widget", "exp": UNEXPIRED}, "another-secret-" * 3,
                 algorithm="HS256"), "signature"),
-    (jwt.encode({"sub": "c1", "aud": "console", "exp": time.time() + 60}, SECRET,
+    (jwt.encode({"sub": "c1", "aud": "console", "exp": UNEXPIRED}, SECRET,
                 algorithm="HS256"), "not a widget token"),
-    (jwt.encode({"sub": "c1", "exp": time.time() + 60}, SECRET, algorithm="HS256"),
+    (jwt.encode({"sub": "c1", "exp": UNEXPIRED}, SECRET, algorithm="HS256"),
      "not a widget token"),
-    (jwt.encode({"sub": "bad id with spaces", "aud": "widget", "exp": time.time() + 60}, SECRET,
+    (jwt.encode({"sub": "bad id with spaces", "aud": "widget", "exp": UNEXPIRED}, SECRET,
                 algorithm="HS256"), "no valid conversation"),
-    (jwt.encode({"sub": "c1", "aud": "widget", "exp": time.time() + 60}, SECRET,
+    (jwt.encode({"sub": "c1", "aud": "widget", "exp": UNEXPIRED}, SECRET,
                 algorithm="HS384"), "invalid token"),
 ])
 async def test_tokens_refuse_bad_ones(token, reason):
