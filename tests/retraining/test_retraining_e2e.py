@@ -29,7 +29,8 @@ pytestmark = [pytest.mark.model, pytest.mark.end_to_end]
 
 # "Where is my order?" in words a model may not have learnt (couriers, drivers, British "goods").
 # The test picks those the running model falls back on or is unsure about (the NLU data keeps
-# growing, so a fixed list would go stale). Disjoint from tests/browser/test_admin_page.py's messages.
+# growing and the same inputs train a different model on another machine, so a fixed list would
+# go stale; the pool is long because the model is sure of most of it, wrongly or not). Disjoint from tests/browser/test_admin_page.py's messages.
 POOL = [
     "the courier never showed up", "the courier didn't come", "the driver didn't show",
     "the courier did not show up today", "the driver never showed up", "the courier hasn't come yet",
@@ -45,6 +46,8 @@ POOL = [
     "no show from the delivery", "owt from the courier yet", "still haven't had my bits",
     "the little van icon hasn't moved", "nowt's arrived", "sat in all day and nothing",
     "been in since 8 and no van", "my things have gone walkabout", "the lorry hasn't been round",
+    "the drop-off never happened", "my kit hasn't rocked up", "the porch is still empty",
+    "my consignment hasn't rocked up", "the courier bottled it",
 ]
 UNSURE_BELOW = 0.6
 TRAINING_TIMEOUT = 45 * 60
