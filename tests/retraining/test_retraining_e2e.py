@@ -30,7 +30,8 @@ pytestmark = [pytest.mark.model, pytest.mark.end_to_end]
 # "Where is my order?" in words a model may not have learnt (couriers, drivers, British "goods").
 # The test picks those the running model falls back on or is unsure about (the NLU data keeps
 # growing and the same inputs train a different model on another machine, so a fixed list would
-# go stale; the pool is long because the model is sure of most of it, wrongly or not). Disjoint from tests/browser/test_admin_page.py's messages.
+# go stale; the pool is long because the model is sure of most of it, wrongly or not).
+# Disjoint from tests/browser/test_admin_page.py's messages.
 POOL = [
     "the courier never showed up", "the courier didn't come", "the driver didn't show",
     "the courier did not show up today", "the driver never showed up", "the courier hasn't come yet",
