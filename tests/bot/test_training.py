@@ -10,27 +10,10 @@ from __future__ import annotations
 import hashlib
 import tarfile
 from pathlib import Path
-from typing import Any, Dict
-
-import yaml
+from typing import Dict
 
 from bot.training import ensure_model
-from tests.retraining.conftest import copy_project
-
-
-def _one_epoch(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {key: 1 if key == "epochs" else _one_epoch(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_one_epoch(item) for item in node]
-    return node
-
-
-def write_one_epoch_config(project: Path) -> str:
-    """The project's own pipeline (spaCy, featurizers, DIET) at one epoch per component."""
-    config = yaml.safe_load((project / "config.yml").read_text())
-    (project / "one_epoch.yml").write_text(yaml.safe_dump(_one_epoch(config), sort_keys=False))
-    return "one_epoch.yml"
+from tests.retraining.conftest import copy_project, write_one_epoch_config
 
 
 def _members(model: Path) -> Dict[str, str]:

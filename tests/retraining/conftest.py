@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 import redis.asyncio as aioredis
+import yaml
 
 from handoff.config import RetrainingConfig
 
@@ -67,6 +68,16 @@ def copy_project(target: Path) -> Path:
 
 def write_tiny_config(project: Path, name: str = "tiny_config.yml", epochs: int = 1) -> str:
     (project / name).write_text(TINY_CONFIG.format(epochs=epochs))
+    return name
+
+
+def write_one_epoch_config(project: Path, name: str = "config-one-epoch.yml") -> str:
+    """The project's own config.yml with every trained component cut to one epoch."""
+    config = yaml.safe_load((project / "config.yml").read_text())
+    for component in config["pipeline"] + config["policies"]:
+        if "epochs" in component:
+            component["epochs"] = 1
+    (project / name).write_text(yaml.safe_dump(config, sort_keys=False))
     return name
 
 

@@ -24,6 +24,7 @@ import yaml
 from bot.stack import DEMO_PASSWORD
 from tests.integration.clients import Csr, call
 from tests.integration.conftest import Customer
+from tests.retraining.conftest import write_one_epoch_config
 
 pytestmark = [pytest.mark.model, pytest.mark.end_to_end]
 
@@ -52,7 +53,6 @@ POOL = [
 ]
 UNSURE_BELOW = 0.6
 TRAINING_TIMEOUT = 45 * 60
-WORSE_CONFIG = "config-one-epoch.yml"
 
 
 class Admin(Csr):
@@ -186,12 +186,7 @@ def test_admin_turns_logged_chats_into_a_better_model_and_a_worse_one_is_refused
     assert active == [candidate]
 
     # 7. A deliberately worse model (one epoch per component) is refused.
-    config = yaml.safe_load((project / "config.yml").read_text())
-    for component in config["pipeline"] + config["policies"]:
-        if "epochs" in component:
-            component["epochs"] = 1
-    (project / WORSE_CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
-    status, body = admin.post("/admin/training", {"config": WORSE_CONFIG})
+    status, body = admin.post("/admin/training", {"config": write_one_epoch_config(project)})
     assert status == 202, body
     worse_job = admin.wait_for_training([])
     assert worse_job["phase"] == "done", worse_job
