@@ -107,6 +107,8 @@ class RetrainingConfig:
         max_accuracy_drop: A candidate whose test-set intent accuracy or macro-F1
             is lower than the running model's by more than this is "worse" and
             only activated with an explicit override.
+        item_ttl_days: A listed review item (masked text and context) is kept
+            this long for labelling (default: the top-level ``record_ttl_days``).
     """
 
     project_dir: Path = REPO_ROOT
@@ -119,6 +121,7 @@ class RetrainingConfig:
     rasa_token: str = ""
     tracker_key_prefix: str = "rasa"
     max_accuracy_drop: float = 0.02
+    item_ttl_days: int = 30
 
     def path(self, relative: str) -> Path:
         """A project file named in these settings, as a path."""
@@ -320,6 +323,7 @@ def _retraining(raw: Mapping[str, Any], top: HandoffConfig) -> RetrainingConfig:
         raise ConfigError("retraining.rasa_urls must be a list of URLs")
     values["rasa_urls"] = tuple(u.rstrip("/") for u in urls)
     values["rasa_token"] = str(values.get("rasa_token") or top.rasa_token)
+    values.setdefault("item_ttl_days", top.record_ttl_days)
     try:
         return RetrainingConfig(**values)
     except TypeError as exc:
@@ -368,9 +372,10 @@ def _retraining_problems(config: RetrainingConfig) -> List[str]:
     drop = config.max_accuracy_drop
     if not isinstance(drop, (int, float)) or isinstance(drop, bool) or not 0 <= drop <= 1:
         problems.append("retraining.max_accuracy_drop must be between 0 and 1")
-    keep = config.keep_models
-    if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
-        problems.append("retraining.keep_models must be a positive integer")
+    for name in ("keep_models", "item_ttl_days"):
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            problems.append(f"retraining.{name} must be a positive integer")
     for name in ("reviewed_file", "faq_responses_file", "test_set"):
         value = getattr(config, name)
         if not isinstance(value, str) or not value or Path(value).is_absolute() or ".." in Path(value).parts:

@@ -5,7 +5,7 @@ tracker store (``rasa:tracker:*``) and the handoff service (``handoff:*``).
 
 Layout::
 
-    retraining:items                 hash    review item id -> JSON of the item as last listed
+    retraining:item:{id}             string  JSON of a review item as last listed (expires)
     retraining:decisions             hash    review item id -> JSON Decision
     retraining:lock                  string  id of the running training job (expires unless renewed)
     retraining:job:{id}              string  JSON Job (progress, result, comparison)
@@ -20,12 +20,18 @@ from __future__ import annotations
 
 PREFIX = "retraining"
 
-ITEMS = f"{PREFIX}:items"
+# Before items expired they lived in one hash; it is removed on the next listing.
+LEGACY_ITEMS = f"{PREFIX}:items"
 DECISIONS = f"{PREFIX}:decisions"
 LOCK = f"{PREFIX}:lock"
 LAST_JOB = f"{PREFIX}:last_job"
 ACTIVE = f"{PREFIX}:active"
 ACTIVATIONS = f"{PREFIX}:activations"
+
+
+def item(item_id: str) -> str:
+    """A review item as last listed: what an admin saw when labelling it."""
+    return f"{PREFIX}:item:{item_id}"
 
 
 def job(job_id: str) -> str:

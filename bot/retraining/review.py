@@ -112,7 +112,7 @@ async def build_review(redis: Redis, config: RetrainingConfig, *, threshold: Opt
     found = [o for o in found if (start is None or o.at >= start) and (end is None or o.at <= end)]
     items = group(found)
     items = [i for i in items if _matches(i, intent, reason)]
-    await _remember(redis, items)
+    await _remember(redis, items, ttl_seconds=config.item_ttl_days * 86400)
     return await _with_status(redis, items, include_decided)
 
 
@@ -183,7 +183,7 @@ def item_id(text: str) -> str:
 
 async def remembered_item(redis: Redis, item_id: str) -> Optional[ReviewItem]:
     """The item as it was last listed (what an admin saw when deciding)."""
-    raw = await redis.hget(keys.ITEMS, item_id)
+    raw = await redis.get(keys.item(item_id))
     return ReviewItem.from_dict(json.loads(raw)) if raw else None
 
 
@@ -252,9 +252,14 @@ def _matches(item: ReviewItem, intent: Optional[str], reason: Optional[str]) -> 
     return True
 
 
-async def _remember(redis: Redis, items: List[ReviewItem]) -> None:
-    if items:
-        await redis.hset(keys.ITEMS, mapping={i.id: json.dumps(i.to_dict()) for i in items})
+async def _remember(redis: Redis, items: List[ReviewItem], *, ttl_seconds: int) -> None:
+    # Items quote customers (masked, but still their words and context): they
+    # expire like the conversation records they come from.
+    async with redis.pipeline(transaction=False) as pipe:
+        for item in items:
+            pipe.set(keys.item(item.id), json.dumps(item.to_dict()), ex=ttl_seconds)
+        pipe.delete(keys.LEGACY_ITEMS)
+        await pipe.execute()
 
 
 async def _with_status(redis: Redis, items: List[ReviewItem],

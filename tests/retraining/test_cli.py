@@ -98,10 +98,12 @@ def test_the_repo_file_has_the_documented_defaults():
 
 def test_defaults_follow_the_service_and_the_environment_overrides(tmp_path):
     path = tmp_path / "h.yml"
-    path.write_text("rasa_url: http://rasa:5005\nrasa_token: secret\n"
+    path.write_text("rasa_url: http://rasa:5005\nrasa_token: secret\nrecord_ttl_days: 9\n"
                     "retraining:\n  keep_models: 3\n  low_confidence_threshold: 0.5\n")
     config = load_config(path, env={"HANDOFF_PROJECT_DIR": "/srv/bot"}).retraining
     assert config.rasa_urls == ("http://rasa:5005",) and config.rasa_token == "secret"
+    # Review items quote conversations: they are kept no longer than the records.
+    assert config.item_ttl_days == 9
     assert config.project_dir == Path("/srv/bot") and config.keep_models == 3
     env = {"RETRAINING_RASA_URLS": "http://a:1/, http://b:2", "RETRAINING_KEEP_MODELS": "7",
            "RETRAINING_MAX_ACCURACY_DROP": "0.05", "RETRAINING_LOW_CONFIDENCE_THRESHOLD": "0.4"}
@@ -115,6 +117,7 @@ def test_defaults_follow_the_service_and_the_environment_overrides(tmp_path):
     "retraining: {low_confidence_threshold: 2}", "retraining: {max_accuracy_drop: -0.1}",
     "retraining: {reviewed_file: /etc/passwd}", "retraining: {test_set: ../x.yml}",
     "retraining: {tracker_key_prefix: 'rasa:x'}", "retraining: {rasa_urls: http://one}",
+    "retraining: {item_ttl_days: 0}", "retraining: {item_ttl_days: '30'}",
 ])
 def test_invalid_sections_are_refused(tmp_path, section):
     path = tmp_path / "h.yml"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
 
 from bot.retraining import keys
 from bot.retraining.errors import InvalidFilter
-from bot.retraining.review import build_review, item_id
+from bot.retraining.review import build_review, item_id, remembered_item
 from handoff.store import HandoffStore
 from tests.retraining.conftest import action, bot, pause, save_tracker, user
 
@@ -65,7 +66,17 @@ async def test_secrets_are_masked_in_text_and_context(aredis, retraining_config)
     assert "4242 4242" not in item.text and "jo@example.com" not in item.text
     assert "[card ending 4242]" in item.text and "[email]" in item.text
     assert all("jo@example.com" not in turn["text"] for turn in item.context)
-    assert "jo@example.com" not in str(await aredis.hgetall(keys.ITEMS))
+    assert "jo@example.com" not in await aredis.get(keys.item(item.id))
+
+
+async def test_listed_items_expire_and_the_old_unexpiring_hash_goes(aredis, retraining_config):
+    await aredis.hset(keys.LEGACY_ITEMS, "old", '{"text": "my address is 1 Elm St"}')
+    await save_tracker(aredis, "c1", [user("wheres my stuff at", "order_status", 0.3, T0)])
+    short = dataclasses.replace(retraining_config, item_ttl_days=2)
+    [item] = await build_review(aredis, short)
+    assert 86400 < await aredis.ttl(keys.item(item.id)) <= 2 * 86400
+    assert not await aredis.exists(keys.LEGACY_ITEMS)
+    assert (await remembered_item(aredis, item.id)).text == "wheres my stuff at"
 
 
 async def test_escalations_and_low_csat_come_from_the_handoff_records(aredis, retraining_config):
