@@ -34,6 +34,7 @@ LOW_CSAT = 2
 # A pause (escalation) counts against the message just before it and the one
 # before that: the bot escalates on the second misunderstanding in a row.
 ESCALATION_WINDOW = 2
+TICKET_REASON_SLOT = "ticket_reason"  # set by actions/handoff.py when it offers a ticket
 CONTEXT_BEFORE, CONTEXT_AFTER = 3, 2
 
 When = Union[None, float, int, str, dt.date, dt.datetime]
@@ -153,9 +154,10 @@ def candidates(conv_id: str, events: Sequence[Mapping[str, Any]],
             since_user.reasons.add("fallback")
         elif kind == "pause" and not paused:
             paused = True
-            for occurrence, _ in messages[-ESCALATION_WINDOW:]:
-                occurrence.reasons.add("escalation")
-                occurrence.escalation_reason = record.reason if record and record.reason else None
+            _escalated(messages, record.reason if record and record.reason else None)
+        elif kind == "slot" and event.get("name") == TICKET_REASON_SLOT and event.get("value"):
+            # Out of business hours an escalation offers a ticket instead of pausing.
+            _escalated(messages, str(event["value"]))
         elif kind == "resume":
             paused = False
     for occurrence, index in messages:
@@ -208,6 +210,12 @@ def predicted(parse: Mapping[str, Any]) -> Tuple[Optional[str], Optional[float]]
     if name == "faq":
         name = faq_label(dict(parse))
     return name, None if confidence is None else float(confidence)
+
+
+def _escalated(messages: List[Tuple[Occurrence, int]], reason: Optional[str]) -> None:
+    for occurrence, _ in messages[-ESCALATION_WINDOW:]:
+        occurrence.reasons.add("escalation")
+        occurrence.escalation_reason = reason
 
 
 def _add_reasons(occurrence: Occurrence, record: Optional[Conversation], threshold: float) -> None:

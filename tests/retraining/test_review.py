@@ -102,6 +102,23 @@ async def test_escalations_and_low_csat_come_from_the_handoff_records(aredis, re
     assert len(only_escalations) == 2
 
 
+async def test_an_escalation_out_of_hours_is_one_too(aredis, retraining_config):
+    # Outside business hours the bot offers a ticket (slot ticket_reason) instead of pausing.
+    await save_tracker(aredis, "night", [
+        user("hello", "greet", 0.99, T0),
+        user("i want a refund for the broken lamp", "refund_status", 0.93, T0 + 1),
+        user("a real person please", "request_human", 0.97, T0 + 2),
+        action("action_human_handoff", T0 + 3),
+        {"event": "slot", "timestamp": T0 + 4, "name": "ticket_reason", "value": "request_human"},
+        user("jo@example.com", "inform", 0.98, T0 + 5),
+        {"event": "slot", "timestamp": T0 + 6, "name": "ticket_reason", "value": None},
+    ])
+    items = {i.text: i for i in await build_review(aredis, retraining_config)}
+    assert set(items) == {"i want a refund for the broken lamp", "a real person please"}
+    assert items["a real person please"].reasons == ["escalation"]
+    assert items["a real person please"].escalation_reasons == ["request_human"]
+
+
 async def test_threshold_and_filters(aredis, retraining_config):
     day = dt.datetime(2025, 10, 9, tzinfo=dt.timezone.utc).timestamp()
     await save_tracker(aredis, "c1", [
