@@ -673,6 +673,11 @@
     });
     $("activate-candidate").addEventListener("click", activateCandidate);
     $("rollback").addEventListener("click", rollback);
+    // Another admin or the CLI may activate a model meanwhile: the "Running:" badge
+    // is checked again whenever the page comes back into view.
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "visible" && session.token) loadModels();
+    });
 
     if (!session.token) { showLogin(""); return; }
     api("GET", "/api/me").then(function (result) {

@@ -193,6 +193,11 @@ def test_admin_adds_a_faq_and_sees_training_and_models(browser, stack, shots):
             active.locator("td").first.inner_text())
         shot = shots("models", page)
         publish_screenshot(shot, "admin-models.png")
+
+        # A model activated elsewhere (CLI, another admin) shows once the page is back in view.
+        with page.expect_response(lambda r: r.url.endswith("/api/admin/models")) as models:
+            page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+        assert models.value.status == 200
     finally:
         context.close()
 
