@@ -9,13 +9,12 @@ from typing import Any, Callable, List, Optional
 import aiohttp
 import pytest
 import pytest_asyncio
-import redis.asyncio as aioredis
 from sanic import Sanic
 
 from bot.widget_channel import WidgetInput, WidgetSettings
 from handoff.outbox import Outbox
 from handoff.store import HandoffStore
-from tests.redis_server import free_port
+from tests.redis_server import async_client, free_port
 from tests.sanic_server import serving as sanic_serving
 
 SECRET = "widget-test-secret-that-is-long-enough-0123456789"
@@ -155,10 +154,8 @@ def bot(fake_bot, widget):
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def redis_client(redis_db):
-    client = aioredis.from_url(redis_db, decode_responses=True)
-    yield client
-    await client.close()
-    await client.connection_pool.disconnect()
+    async with async_client(redis_db) as client:
+        yield client
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import redis.asyncio as aioredis
 
 from handoff.auth import Auth
 from handoff.outbox import Outbox
 from handoff.store import HandoffStore
+from tests.redis_server import async_client
 
 SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 # Real scrypt, cheaper cost: logins are most of the API tests' time otherwise.
@@ -30,10 +30,8 @@ class FakeClock:
 
 @pytest.fixture
 async def redis_client(redis_db):
-    client = aioredis.from_url(redis_db, decode_responses=True)
-    yield client
-    await client.close()
-    await client.connection_pool.disconnect()
+    async with async_client(redis_db) as client:
+        yield client
 
 
 @pytest.fixture

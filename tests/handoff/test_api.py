@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 import aiohttp
 import pytest
 import pytest_asyncio
-import redis.asyncio as aioredis
 import yaml
 
 from handoff import keys
@@ -19,7 +18,7 @@ from handoff.config import from_mapping
 from handoff.outbox import Outbox
 from handoff.store import HandoffStore
 from tests.handoff.conftest import FAST_SCRYPT_N, SECRET, FakeRasa
-from tests.redis_server import free_port
+from tests.redis_server import async_client, free_port
 from tests.sanic_server import serving
 
 PASSWORD = "s3cret-pass"
@@ -100,10 +99,8 @@ async def service(redis_url, rasa_server, project):
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def redis_client(redis_db):
-    client = aioredis.from_url(redis_db, decode_responses=True)
-    yield client
-    await client.close()
-    await client.connection_pool.disconnect()
+    async with async_client(redis_db) as client:
+        yield client
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytest
-import redis.asyncio as aioredis
 import yaml
 
 from handoff.config import RetrainingConfig
+from tests.redis_server import async_client
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT_FILES = ("domain.yml", "config.yml", "data", "tests/nlu/test_nlu.yml")
@@ -93,10 +93,8 @@ def retraining_config(project) -> RetrainingConfig:
 
 @pytest.fixture
 async def aredis(redis_db):
-    client = aioredis.from_url(redis_db, decode_responses=True)
-    yield client
-    await client.close()
-    await client.connection_pool.disconnect()
+    async with async_client(redis_db) as client:
+        yield client
 
 
 # ---- trackers as Rasa logs them ---------------------------------------------------------

@@ -15,7 +15,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 import pytest_asyncio
-import redis.asyncio as aioredis
 import yaml
 
 from handoff.auth import Auth
@@ -23,6 +22,7 @@ from handoff.config import REPO_ROOT, from_mapping
 from handoff.store import HandoffStore
 from tests.handoff.conftest import FAST_SCRYPT_N, SECRET
 from tests.handoff.test_api import PASSWORD, Api, error_code, running
+from tests.redis_server import async_client
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -143,10 +143,8 @@ async def service(redis_url, rasa_server, project_root):
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def redis_client(redis_db):
-    client = aioredis.from_url(redis_db, decode_responses=True)
-    yield client
-    await client.close()
-    await client.connection_pool.disconnect()
+    async with async_client(redis_db) as client:
+        yield client
 
 
 @pytest_asyncio.fixture(loop_scope="module")
