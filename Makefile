@@ -39,16 +39,16 @@ venv: .venv/.installed
 	@touch $@
 
 model: venv
-	@$(PY) -m bot.training
+	@$(PY) -m bot.nlu.training
 
 seed: venv
 	@$(PY) -m actions.orders.demo_store --db var/demo_store.db
 
 run: setup
-	@$(PY) -m bot.stack
+	@$(PY) -m bot.devtools.stack
 
 shell: venv
-	@$(PY) -m bot.chat
+	@$(PY) -m bot.devtools.chat
 
 validate: venv
 	$(PY) -m rasa data validate --fail-on-warnings
@@ -59,7 +59,7 @@ test: setup
 # NLU figures on the public benchmarks (../shared/benchmarks), ours vs Rasa's default
 # pipeline; trains what is missing, writes docs/benchmarks/nlu.md and plots.
 eval: setup
-	$(PY) -m bot.benchmark
+	$(PY) -m bot.evaluation.benchmark
 
 clean:
 	rm -rf models build var .rasa results

@@ -12,7 +12,7 @@ from rasa_sdk.types import DomainDict
 from actions.formatting import money
 from actions.order_lookup import OrderFormValidation, Slots, VerifiedOrderAction
 from actions.orders.adapter import RequestRejected
-from actions.orders.model import Order, OrderStatus
+from actions.orders.records import Order, OrderStatus
 
 
 class ValidateCancelForm(OrderFormValidation):

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from typing import Iterable, Optional
 
-from actions.orders.model import Order, OrderItem, OrderStatus, ReturnRecord, ReturnStatus
+from actions.orders.records import Order, OrderItem, OrderStatus, ReturnRecord, ReturnStatus
 
 
 def normalise_postcode(raw: str) -> str:

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from actions.formatting import order_status_message
 from actions.services import ServicesMixin
 from actions.orders.adapter import OrderSystemError
-from handoff.errors import HandoffError, InvalidTransition
+from handoff.core.errors import HandoffError, InvalidTransition
 
 logger = logging.getLogger(__name__)
 

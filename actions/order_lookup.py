@@ -25,7 +25,7 @@ from rasa_sdk.types import DomainDict
 from actions.formatting import normalise_postcode, order_choice_title
 from actions.orders.codec import normalise_order_id
 from actions.orders.adapter import OrderSystemUnavailable
-from actions.orders.model import Order
+from actions.orders.records import Order
 from actions.handoff import escalate
 from actions.services import ServicesMixin
 

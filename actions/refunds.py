@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.formatting import return_status_message
 from actions.order_lookup import OrderFormValidation, VerifiedOrderAction
-from actions.orders.model import Order
+from actions.orders.records import Order
 
 
 class ValidateRefundStatusForm(OrderFormValidation):

@@ -18,7 +18,7 @@ from actions.order_lookup import (
     VerifiedOrderAction,
 )
 from actions.orders.adapter import OrderSystemUnavailable, RequestRejected
-from actions.orders.model import Order, OrderItem
+from actions.orders.records import Order, OrderItem
 from actions.handoff import escalate
 from actions.services import ServicesMixin
 

@@ -14,7 +14,7 @@ from typing import Dict, FrozenSet, Iterable, Optional, Tuple
 
 import yaml
 
-from actions.orders.model import Order, OrderItem, OrderStatus, ReturnRecord, ReturnStatus
+from actions.orders.records import Order, OrderItem, OrderStatus, ReturnRecord, ReturnStatus
 
 
 class Ineligible(str, Enum):

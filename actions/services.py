@@ -15,8 +15,8 @@ from actions.orders.adapter import OrderSystem
 from actions.orders.factory import order_system_from_config
 from actions.returns_policy import ReturnPolicy
 from actions.settings import load_settings
-from handoff.config import HandoffConfig, load_config
-from handoff.store import HandoffStore
+from handoff.core.settings import HandoffConfig, load_config
+from handoff.core.store import HandoffStore
 
 
 @dataclass

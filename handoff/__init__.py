@@ -14,5 +14,5 @@ Modules, one idea each:
 - ``rasa_client``: the few calls made to Rasa's HTTP API.
 - ``service``: what a CSR does, combining store, outbox and Rasa.
 - ``canned``: quick replies from the bot's response files.
-- ``app`` / ``routes``: the Sanic edge; ``python -m handoff`` runs it.
+- ``app`` / ``routes``: the Sanic edge; ``python -m handoff.service`` runs it.
 """

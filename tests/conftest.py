@@ -29,7 +29,7 @@ def redis_db(redis_url):
     client.close()
 
 
-# --- the trained model (trained only when its inputs changed; see bot/training.py) ---
+# --- the trained model (trained only when its inputs changed; see bot/nlu/training.py) ---
 
 NLU_RESULTS: list = []
 
@@ -38,7 +38,7 @@ NLU_RESULTS: list = []
 def trained_model():
     from pathlib import Path
 
-    from bot.training import ensure_model
+    from bot.nlu.training import ensure_model
 
     return ensure_model(Path("."))
 
@@ -75,7 +75,7 @@ def stack(trained_model, tmp_path_factory):
     import yaml
 
     from actions.orders.demo_store import seed_demo_store
-    from bot.stack import StackSettings, bot_stack, ensure_demo_accounts, free_port
+    from bot.devtools.stack import StackSettings, bot_stack, ensure_demo_accounts, free_port
 
     workdir = tmp_path_factory.mktemp("stack")
     # The handoff service's retraining tools write data and models: give them a copy of the project.

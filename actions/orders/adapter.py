@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 from typing import List, Optional, Sequence
 
-from actions.orders.model import Order, ReturnRecord
+from actions.orders.records import Order, ReturnRecord
 
 
 class OrderSystemError(Exception):

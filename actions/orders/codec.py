@@ -12,7 +12,7 @@ import datetime as dt
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from actions.orders.model import Order, OrderItem, OrderStatus, ReturnRecord, ReturnStatus
+from actions.orders.records import Order, OrderItem, OrderStatus, ReturnRecord, ReturnStatus
 
 Json = Dict[str, Any]
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 from actions.orders import sqlite_store as store
-from actions.orders.model import Order, OrderItem, OrderStatus, ReturnRecord, ReturnStatus
+from actions.orders.records import Order, OrderItem, OrderStatus, ReturnRecord, ReturnStatus
 
 PathLike = Union[str, Path]
 RANDOM_SEED = 1042

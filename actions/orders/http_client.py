@@ -27,7 +27,7 @@ from actions.orders.adapter import (
     OrderSystemUnavailable,
     RequestRejected,
 )
-from actions.orders.model import Order, ReturnRecord
+from actions.orders.records import Order, ReturnRecord
 
 # Statuses that mean "the store refused this request"; it is not down.
 _REJECTED_STATUSES = (400, 409, 422)

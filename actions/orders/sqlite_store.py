@@ -24,7 +24,7 @@ from actions.orders.adapter import (
     RequestRejected,
 )
 from actions.orders.codec import normalise_email, normalise_order_id
-from actions.orders.model import Order, OrderItem, OrderStatus, ReturnRecord, ReturnStatus
+from actions.orders.records import Order, OrderItem, OrderStatus, ReturnRecord, ReturnStatus
 
 PathLike = Union[str, Path]
 T = TypeVar("T")

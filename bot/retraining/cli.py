@@ -24,11 +24,11 @@ from redis.asyncio import Redis
 
 from bot.retraining import faq, labels, review
 from bot.retraining.errors import RetrainingError
-from bot.retraining.evaluation import Comparison, compare
+from bot.retraining.comparison import Comparison, compare
 from bot.retraining.jobs import Job, TrainingJobs
-from bot.retraining.models import ModelRegistry
-from handoff.config import HandoffConfig, load_config
-from handoff.errors import ConfigError
+from bot.retraining.model_registry import ModelRegistry
+from handoff.core.settings import HandoffConfig, load_config
+from handoff.core.errors import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:

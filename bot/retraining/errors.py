@@ -1,7 +1,7 @@
 """What can go wrong in the retraining tools, with the HTTP status the web edge should answer.
 
 Every error carries a stable ``code`` (the ``error.code`` of the admin API) and
-a ``status``, so ``handoff/admin_routes.py`` can map them in one place.
+a ``status``, so ``handoff/service/admin_routes.py`` can map them in one place.
 """
 
 from __future__ import annotations

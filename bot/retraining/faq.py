@@ -18,8 +18,8 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from bot.retraining import nlu_data
 from bot.retraining.errors import InvalidFaq
 from bot.retraining.labels import faq_topics
-from handoff.config import RetrainingConfig
-from handoff.redaction import mask_transcript_text
+from handoff.core.settings import RetrainingConfig
+from handoff.core.redaction import mask_transcript_text
 
 TOPIC = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
 MAX_TOPIC = 48

@@ -6,7 +6,7 @@ and the CLI can read it. A Redis lock (renewed while the job runs, expiring if
 its process dies) keeps a second training from starting anywhere. The model
 is trained into a scratch folder and moved into ``models/`` only when complete,
 so a failed or cancelled training leaves nothing behind and the running model
-untouched. Activation is a separate, explicit step (:mod:`bot.retraining.models`).
+untouched. Activation is a separate, explicit step (:mod:`bot.retraining.model_registry`).
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ from typing import Any, Callable, Deque, Dict, List, Optional
 import yaml
 from redis.asyncio import Redis
 
-from bot import spacy_pipeline
+from bot.nlu import spacy_pipeline
 from bot.retraining import keys
 from bot.retraining.errors import InvalidInput, JobRunning, NoJob
-from bot.retraining.evaluation import compare_async, subprocess_env
-from bot.retraining.models import ModelRegistry
-from bot.training import model_fingerprint
-from handoff.config import RetrainingConfig
+from bot.retraining.comparison import compare_async, subprocess_env
+from bot.retraining.model_registry import ModelRegistry
+from bot.nlu.training import model_fingerprint
+from handoff.core.settings import RetrainingConfig
 
 PHASES = ("queued", "training", "evaluating", "done", "failed", "cancelled")
 TERMINAL = ("done", "failed", "cancelled")
@@ -148,7 +148,7 @@ class TrainingJobs:
         config: Retraining settings.
         registry: Finds the running model to compare with (default: one on ``redis``/``config``).
         model_name: Models are named ``<model_name>-<fingerprint>.tar.gz``, like
-            :func:`bot.training.ensure_model` names them, so it recognises them.
+            :func:`bot.nlu.training.ensure_model` names them, so it recognises them.
         lock_ttl: Seconds the lock outlives a process that died.
     """
 

@@ -15,11 +15,11 @@ from typing import Any, Dict, List, Optional
 import yaml
 from redis.asyncio import Redis
 
-from bot.nlu_eval import FALLBACK
+from bot.evaluation.scoring import FALLBACK
 from bot.retraining import keys, nlu_data
 from bot.retraining.errors import InvalidLabel, ItemNotFound
 from bot.retraining.review import ReviewItem, build_review, remembered_item
-from handoff.config import RetrainingConfig
+from handoff.core.settings import RetrainingConfig
 
 ACTIONS = ("confirm", "relabel", "out_of_scope", "ignore")
 OUT_OF_SCOPE = "out_of_scope"

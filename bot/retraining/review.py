@@ -17,15 +17,15 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from redis.asyncio import Redis
 
-from bot.nlu_eval import FALLBACK, faq_label
+from bot.evaluation.scoring import FALLBACK, faq_label
 from bot.retraining import keys
 from bot.retraining.errors import InvalidFilter
 from bot.retraining.nlu_data import clean_text, normalise
-from handoff.config import RetrainingConfig
-from handoff.errors import ConversationNotFound, InvalidInput
-from handoff.models import Conversation
-from handoff.redaction import mask_training_text
-from handoff.store import HandoffStore
+from handoff.core.settings import RetrainingConfig
+from handoff.core.errors import ConversationNotFound, InvalidInput
+from handoff.core.conversation import Conversation
+from handoff.core.redaction import mask_training_text
+from handoff.core.store import HandoffStore
 
 REASONS = ("fallback", "low_confidence", "escalation", "low_csat")
 FALLBACK_ACTIONS = frozenset({"action_default_fallback", "action_handle_fallback",

@@ -16,7 +16,7 @@ from actions.orders.demo_store import seed_demo_store
 from actions.orders.sqlite_store import SQLiteOrderSystem
 from actions.returns_policy import ReturnPolicy
 from actions.services import Services
-from handoff.config import BusinessHours, load_config
+from handoff.core.settings import BusinessHours, load_config
 
 TODAY = dt.date(2026, 11, 23)
 

@@ -9,7 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.handoff import ActionCoreFallback, ActionCreateTicket, ActionHandleFallback, ActionHumanHandoff
 from actions.order_status import ActionOrderStatus
 from actions.orders.adapter import OrderSystemUnavailable
-from handoff.lifecycle import State
+from handoff.core.lifecycle import State
 from tests.actions.conftest import NeverOpen, texts, tracker
 
 EARLIER = [

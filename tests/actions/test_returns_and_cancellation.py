@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.cancellation import ActionCancelOrder, ValidateCancelForm
 from actions.formatting import money
-from actions.orders.model import OrderStatus
+from actions.orders.records import OrderStatus
 from actions.refunds import ActionRefundStatus
 from actions.returns import ActionSubmitReturn, ValidateReturnForm, classify, pick_items
 from actions.returns_policy import ReturnPolicy
@@ -113,7 +113,7 @@ async def test_a_shipped_order_cannot_be_cancelled(services, domain):
     ("just the lamp", ["B"]), ("sku-c", ["C"]), ("no idea", []),
 ])
 def test_customers_can_name_items_in_their_own_words(text, expected):
-    from actions.orders.model import OrderItem
+    from actions.orders.records import OrderItem
     items = [OrderItem("SKU-A", "Linen shirt", 1, 100), OrderItem("SKU-B", "Brass lamp", 1, 100),
              OrderItem("SKU-C", "Wool throw", 1, 100)]
     assert [i.sku[-1] for i in pick_items(text, items)] == expected

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from actions import returns_policy as rules
-from actions.orders.model import Order, OrderItem, OrderStatus, ReturnRecord, ReturnStatus
+from actions.orders.records import Order, OrderItem, OrderStatus, ReturnRecord, ReturnStatus
 
 TODAY = dt.date(2026, 11, 23)
 POLICY = rules.ReturnPolicy.from_file(Path("returns_policy.yml"))

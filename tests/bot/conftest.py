@@ -11,9 +11,9 @@ import pytest
 import pytest_asyncio
 from sanic import Sanic
 
-from bot.widget_channel import WidgetInput, WidgetSettings
-from handoff.outbox import Outbox
-from handoff.store import HandoffStore
+from bot.channel.widget import WidgetInput, WidgetSettings
+from handoff.core.outbox import Outbox
+from handoff.core.store import HandoffStore
 from tests.redis_server import async_client, free_port
 from tests.sanic_server import serving as sanic_serving
 

@@ -3,7 +3,7 @@
 import pytest
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.nlu_components import UnreadableTextGuard
+from bot.nlu.components import UnreadableTextGuard
 
 
 def classified(text: str) -> Message:

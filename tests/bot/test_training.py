@@ -12,7 +12,7 @@ import tarfile
 from pathlib import Path
 from typing import Dict
 
-from bot.training import ensure_model
+from bot.nlu.training import ensure_model
 from tests.retraining.conftest import copy_project, write_one_epoch_config
 
 

@@ -11,14 +11,14 @@ import aiohttp
 import jwt
 import pytest
 
-from bot.customer_tokens import AUDIENCE, CustomerTokenError, CustomerTokens
-from bot.widget_channel import OutboxOutput, WidgetInput, WidgetSettings, meta_key, rate_key
-from handoff import keys
-from handoff.auth import Auth, Identity
-from handoff.config import HandoffConfig
-from handoff.errors import ConfigError
-from handoff.lifecycle import State
-from handoff.service import csat_request
+from handoff.core.customer_tokens import AUDIENCE, CustomerTokenError, CustomerTokens
+from bot.channel.widget import OutboxOutput, WidgetInput, WidgetSettings, meta_key, rate_key
+from handoff.core import keys
+from handoff.core.auth import Auth, Identity
+from handoff.core.settings import HandoffConfig
+from handoff.core.errors import ConfigError
+from handoff.core.lifecycle import State
+from handoff.core.csr_desk import csat_request
 from tests.bot.conftest import MAX_CHARS, RATE_LIMIT, SECRET, SESSION_RATE_LIMIT
 
 # One server for the module; every test still gets an empty Redis database (`redis_db`).
@@ -162,7 +162,7 @@ async def test_rasa_loads_the_channel_from_credentials_without_touching_redis(mo
     from rasa.shared.utils.common import class_from_module_path
 
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens there
-    channel = class_from_module_path("bot.widget_channel.WidgetInput").from_credentials(
+    channel = class_from_module_path("bot.channel.widget.WidgetInput").from_credentials(
         {"rate_limit_per_minute": 7})
     assert isinstance(channel, WidgetInput) and channel.name() == "widget"
     assert channel.settings.rate_limit_per_minute == 7

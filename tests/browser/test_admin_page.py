@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from bot.stack import DEMO_PASSWORD
+from bot.devtools.stack import DEMO_PASSWORD
 from tests.browser.conftest import publish_screenshot
 from tests.integration.clients import Csr, call
 from tests.integration.conftest import Customer

@@ -12,7 +12,7 @@ from typing import List, Tuple
 
 import pytest
 
-from bot.stack import DEMO_PASSWORD
+from bot.devtools.stack import DEMO_PASSWORD
 from tests.browser.conftest import publish_screenshot
 
 pytestmark = pytest.mark.model

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from handoff.auth import Auth
-from handoff.outbox import Outbox
-from handoff.store import HandoffStore
+from handoff.core.auth import Auth
+from handoff.core.outbox import Outbox
+from handoff.core.store import HandoffStore
 from tests.redis_server import async_client
 
 SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"

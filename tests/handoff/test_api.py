@@ -11,12 +11,12 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from handoff import keys
-from handoff.app import create_app
-from handoff.auth import Auth, Identity
-from handoff.config import from_mapping
-from handoff.outbox import Outbox
-from handoff.store import HandoffStore
+from handoff.core import keys
+from handoff.service.app import create_app
+from handoff.core.auth import Auth, Identity
+from handoff.core.settings import from_mapping
+from handoff.core.outbox import Outbox
+from handoff.core.store import HandoffStore
 from tests.handoff.conftest import FAST_SCRYPT_N, SECRET, FakeRasa
 from tests.redis_server import async_client, free_port
 from tests.sanic_server import serving

@@ -8,9 +8,9 @@ import json
 import jwt
 import pytest
 
-from handoff import keys
-from handoff.auth import Auth, check_password, hash_password
-from handoff.errors import AccountExists, AccountNotFound, AuthError, InvalidInput, TooManyAttempts
+from handoff.core import keys
+from handoff.core.auth import Auth, check_password, hash_password
+from handoff.core.errors import AccountExists, AccountNotFound, AuthError, InvalidInput, TooManyAttempts
 from tests.handoff.conftest import FAST_SCRYPT_N, SECRET, FakeClock
 
 

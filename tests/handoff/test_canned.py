@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from handoff.canned import load_canned_responses
-from handoff.config import REPO_ROOT
+from handoff.core.canned import load_canned_responses
+from handoff.core.settings import REPO_ROOT
 
 
 def write_project(root):

@@ -6,8 +6,8 @@ import asyncio
 
 import redis.asyncio as aioredis
 
-from handoff.errors import ClaimConflict
-from handoff.store import HandoffStore
+from handoff.core.errors import ClaimConflict
+from handoff.core.store import HandoffStore
 
 ROUNDS = 50
 

@@ -10,16 +10,16 @@ import sys
 import time
 import urllib.request
 
-from handoff import __main__ as handoff_main
-from handoff import accounts
-from handoff.config import REPO_ROOT
+from handoff.service import __main__ as handoff_main
+from handoff.service import accounts
+from handoff.core.settings import REPO_ROOT
 from tests.handoff.conftest import SECRET
 from tests.redis_server import free_port
 
 
 def run_accounts(args, redis_url, stdin=""):
     env = {**os.environ, "REDIS_URL": redis_url, "HANDOFF_SECRET": SECRET}
-    return subprocess.run([sys.executable, "-m", "handoff.accounts", *args], input=stdin, text=True,
+    return subprocess.run([sys.executable, "-m", "handoff.service.accounts", *args], input=stdin, text=True,
                           capture_output=True, cwd=REPO_ROOT, env=env, timeout=60)
 
 
@@ -54,7 +54,7 @@ def test_python_m_handoff_serves(redis_db, tmp_path):
     port = free_port()
     env = {**os.environ, "REDIS_URL": redis_db, "HANDOFF_PORT": str(port), "HANDOFF_SECRET": SECRET,
            "HANDOFF_CONFIG": str(tmp_path / "none.yml"), "RASA_URL": ""}
-    proc = subprocess.Popen([sys.executable, "-m", "handoff"], cwd=REPO_ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "handoff.service"], cwd=REPO_ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30

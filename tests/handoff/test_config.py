@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from handoff.config import DEV_SECRET, REPO_ROOT, BusinessHours, load_config
-from handoff.errors import ConfigError
+from handoff.core.settings import DEV_SECRET, REPO_ROOT, BusinessHours, load_config
+from handoff.core.errors import ConfigError
 
 STRONG = "x" * 40
 
@@ -88,7 +88,7 @@ def test_business_hours():
 def test_open_equal_to_close_means_around_the_clock():
     import datetime as dt
 
-    from handoff.config import BusinessHours
+    from handoff.core.settings import BusinessHours
 
     hours = BusinessHours(timezone="UTC", weekdays=("mon",), open=dt.time(0, 0), close=dt.time(0, 0))
     monday_night = dt.datetime(2026, 11, 23, 23, 59, 30, tzinfo=dt.timezone.utc)

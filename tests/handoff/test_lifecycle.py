@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
-from handoff import lifecycle
-from handoff.errors import InvalidTransition
-from handoff.lifecycle import Event, State
+from handoff.core import lifecycle
+from handoff.core.errors import InvalidTransition
+from handoff.core.lifecycle import Event, State
 
 LEGAL = {
     (State.BOT, Event.ESCALATE): State.QUEUED,

@@ -6,8 +6,8 @@ import re
 
 import yaml
 
-from handoff.app import create_app
-from handoff.config import REPO_ROOT, from_mapping
+from handoff.service.app import create_app
+from handoff.core.settings import REPO_ROOT, from_mapping
 from tests.handoff.conftest import SECRET
 
 DOC = REPO_ROOT / "docs" / "handoff-api.openapi.yaml"

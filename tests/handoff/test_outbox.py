@@ -8,8 +8,8 @@ import time
 import pytest
 import redis.asyncio as aioredis
 
-from handoff import keys
-from handoff.outbox import InvalidMessage, InvalidMessageId, Outbox
+from handoff.core import keys
+from handoff.core.outbox import InvalidMessage, InvalidMessageId, Outbox
 
 
 def msg(text, sender="bot", **extra):

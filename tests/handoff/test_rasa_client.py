@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from handoff.errors import UpstreamError
-from handoff.rasa_client import NullRasa, RasaClient
+from handoff.core.errors import UpstreamError
+from handoff.core.rasa_client import NullRasa, RasaClient
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 import pytest
 
-from handoff.redaction import luhn_valid, mask_training_text, mask_transcript_text
+from handoff.core.redaction import luhn_valid, mask_training_text, mask_transcript_text
 
 
 @pytest.mark.parametrize("text", [

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from handoff import keys
-from handoff.errors import (ClaimConflict, ConversationNotFound, InvalidInput, InvalidTransition,
+from handoff.core import keys
+from handoff.core.errors import (ClaimConflict, ConversationNotFound, InvalidInput, InvalidTransition,
                             NotAssignee)
-from handoff.lifecycle import State
+from handoff.core.lifecycle import State
 
 CONTEXT = {
     "slots": {"order_id": "HP-1001"}, "order": {"id": "HP-1001", "status": "shipped"},

@@ -8,7 +8,7 @@ from typing import Dict, List
 
 import pytest
 
-from bot.stack import StackSettings
+from bot.devtools.stack import StackSettings
 
 
 class Customer:

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bot.stack import DEMO_PASSWORD
+from bot.devtools.stack import DEMO_PASSWORD
 from tests.integration.clients import Csr, WidgetCustomer, call
 
 pytestmark = pytest.mark.model

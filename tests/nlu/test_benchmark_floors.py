@@ -1,5 +1,5 @@
 """The trained model on a fixed sample of the public dev benchmarks: floors a few points under
-the targets, so a regression fails the suite. Full figures: ``python -m bot.benchmark``.
+the targets, so a regression fails the suite. Full figures: ``python -m bot.evaluation.benchmark``.
 
 Dev files only (``*_test.tsv`` are for reporting). The benchmark texts are read here at test
 time; they are never training data.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.benchmark import (confusions, default_benchmarks_dir, evaluate_benchmark, load_mapping,
+from bot.evaluation.benchmark import (confusions, default_benchmarks_dir, evaluate_benchmark, load_mapping,
                            load_rows, stratified_sample, summary_line)
 from tests.conftest import NLU_RESULTS
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.benchmark import (CurvePoint, Rate, Row, Rule, accepts, aggregate, choose_threshold,
+from bot.evaluation.benchmark import (CurvePoint, Rate, Row, Rule, accepts, aggregate, choose_threshold,
                            confusions, parse_mapping, parse_rows, per_tag, relabel, score,
                            stratified_sample, threshold_curve)
-from bot.nlu_eval import label_of
+from bot.evaluation.scoring import label_of
 
 MAPPING_TSV = """source_intent\tkind\taccepted
 track_order\tcore\torder_status

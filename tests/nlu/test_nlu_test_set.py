@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.nlu_eval import evaluate_file, load_examples
+from bot.evaluation.scoring import evaluate_file, load_examples
 from tests.conftest import NLU_RESULTS
 
 TEST_SET = Path("tests/nlu/test_nlu.yml")

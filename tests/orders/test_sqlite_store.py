@@ -18,7 +18,7 @@ import pytest
 
 from actions.orders.adapter import OrderNotFound, OrderSystemUnavailable, RequestRejected
 from actions.orders.demo_store import build_demo_store, main, seed_demo_store
-from actions.orders.model import OrderStatus, ReturnStatus
+from actions.orders.records import OrderStatus, ReturnStatus
 from actions.orders.sqlite_store import SQLiteOrderSystem
 from tests.orders.conftest import TODAY, days_ago
 

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional
 import pytest
 import yaml
 
-from handoff.config import RetrainingConfig
+from handoff.core.settings import RetrainingConfig
 from tests.redis_server import async_client
 
 REPO = Path(__file__).resolve().parents[2]

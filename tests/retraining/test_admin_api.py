@@ -17,9 +17,9 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from handoff.auth import Auth
-from handoff.config import REPO_ROOT, from_mapping
-from handoff.store import HandoffStore
+from handoff.core.auth import Auth
+from handoff.core.settings import REPO_ROOT, from_mapping
+from handoff.core.store import HandoffStore
 from tests.handoff.conftest import FAST_SCRYPT_N, SECRET
 from tests.handoff.test_api import PASSWORD, Api, error_code, running
 from tests.redis_server import async_client
@@ -463,9 +463,9 @@ async def test_training_rejects_a_config_outside_the_project(api, tokens, payloa
 
 async def evaluated(redis, project, candidate, verdict):
     """Store the comparison a training would have stored for ``candidate``."""
-    from bot.retraining.evaluation import build_comparison
-    from bot.retraining.models import ModelRegistry
-    from handoff.config import RetrainingConfig
+    from bot.retraining.comparison import build_comparison
+    from bot.retraining.model_registry import ModelRegistry
+    from handoff.core.settings import RetrainingConfig
 
     good = [("greet", "greet"), ("order_status", "order_status")]
     bad = [("greet", "greet"), ("order_status", "greet")]

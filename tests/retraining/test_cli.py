@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from handoff.config import REPO_ROOT, load_config
-from handoff.errors import ConfigError
+from handoff.core.settings import REPO_ROOT, load_config
+from handoff.core.errors import ConfigError
 from tests.retraining.conftest import save_tracker, user, write_tiny_config
 
 T0 = 1_760_000_000.0

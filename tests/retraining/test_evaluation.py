@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.retraining.evaluation import (Comparison, build_comparison, command, per_intent_f1,
+from bot.retraining.comparison import (Comparison, build_comparison, command, per_intent_f1,
                                        score)
 
 PAIRS = [("a", "a"), ("a", "a"), ("a", "b"), ("b", "b"), ("c", "a")]
@@ -75,5 +75,5 @@ def test_round_trip_and_summary():
 def test_the_subprocess_command(tmp_path):
     args = command(tmp_path / "new.tar.gz", None, tmp_path / "t.yml", None, tmp_path / "o.json",
                    0.01, progress=False)
-    assert args[1:3] == ["-m", "bot.retraining.evaluation"] and "--running" not in args
+    assert args[1:3] == ["-m", "bot.retraining.comparison"] and "--running" not in args
     assert "--no-progress" in args and args[args.index("--max-drop") + 1] == "0.01"

@@ -10,7 +10,7 @@ import pytest
 from bot.retraining import keys
 from bot.retraining.errors import InvalidInput, JobRunning, NoJob
 from bot.retraining.jobs import Job, Progress, TrainingJobs, planned_epochs
-from bot.training import model_fingerprint
+from bot.nlu.training import model_fingerprint
 from tests.retraining.conftest import write_tiny_config
 
 TRAIN_TIMEOUT = 600
@@ -49,7 +49,7 @@ async def test_a_job_trains_a_model_ensure_model_recognises_and_evaluates_it(are
     seen = []
     done = await jobs.wait(job.id, timeout=TRAIN_TIMEOUT, on_progress=lambda j: seen.append(j.phase))
     assert done.phase == "done", (done.error, done.log_tail)
-    # Named like bot.training.ensure_model names it, so `make run` and the tests reuse it.
+    # Named like bot.nlu.training.ensure_model names it, so `make run` and the tests reuse it.
     assert done.model == f"storefront-{model_fingerprint(project, config_name)}.tar.gz"
     assert (project / "models" / done.model).is_file()
     assert not list((project / "models").glob(".training-*"))

@@ -15,9 +15,9 @@ import pytest
 from bot.retraining import keys
 from bot.retraining.errors import (ModelNotFound, ModelWorse, NotEvaluated, NothingToRollBack,
                                    RasaUnavailable)
-from bot.retraining.evaluation import build_comparison
-from bot.retraining.models import ModelRegistry
-from bot.stack import StackSettings, free_port, process
+from bot.retraining.comparison import build_comparison
+from bot.retraining.model_registry import ModelRegistry
+from bot.devtools.stack import StackSettings, free_port, process
 from tests.retraining.conftest import copy_project, write_tiny_config
 
 TOKEN = "test-token"

@@ -21,7 +21,7 @@ from typing import Dict, List
 import pytest
 import yaml
 
-from bot.stack import DEMO_PASSWORD
+from bot.devtools.stack import DEMO_PASSWORD
 from tests.integration.clients import Csr, call
 from tests.integration.conftest import Customer
 from tests.retraining.conftest import write_one_epoch_config

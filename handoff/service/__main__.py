@@ -1,13 +1,13 @@
-"""Run the handoff service: ``python -m handoff`` (host and port from the config)."""
+"""Run the handoff service: ``python -m handoff.service`` (host and port from the config)."""
 
 from __future__ import annotations
 
 import logging
 import sys
 
-from handoff.app import create_app
-from handoff.config import load_config
-from handoff.errors import ConfigError
+from handoff.service.app import create_app
+from handoff.core.settings import load_config
+from handoff.core.errors import ConfigError
 
 
 def main() -> int:

@@ -2,8 +2,8 @@
 
 Loading a model needs TensorFlow and a gigabyte of memory, which the web
 service must never pay: :func:`compare` runs this module as a subprocess
-(``python -m bot.retraining.evaluation ... --json out.json``) and reads the JSON.
-Scoring reuses :mod:`bot.nlu_eval`, so "right" means what it means in the tests.
+(``python -m bot.retraining.comparison ... --json out.json``) and reads the JSON.
+Scoring reuses :mod:`bot.evaluation.scoring`, so "right" means what it means in the tests.
 """
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ def command(candidate_model: Path, running_model: Optional[Path], test_set: Path
             review_examples: Optional[Path], out: Path, max_drop: float = 0.0,
             progress: bool = True) -> List[str]:
     """The command line of the evaluation subprocess."""
-    args = [sys.executable, "-m", "bot.retraining.evaluation", "--candidate", str(candidate_model),
+    args = [sys.executable, "-m", "bot.retraining.comparison", "--candidate", str(candidate_model),
             "--test-set", str(test_set), "--json", str(out), "--max-drop", str(max_drop)]
     if running_model is not None:
         args += ["--running", str(running_model)]
@@ -266,7 +266,7 @@ def _predict_all(model: Path, datasets: Mapping[str, List[Tuple[str, str]]],
     from rasa.core.agent import Agent
     from tqdm import tqdm
 
-    from bot.nlu_eval import predict
+    from bot.evaluation.scoring import predict
 
     agent = Agent.load(str(model))
     results = {}
@@ -290,7 +290,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parser.parse_args(argv)
     _quiet_logs()
 
-    from bot.nlu_eval import load_examples
+    from bot.evaluation.scoring import load_examples
 
     datasets = {"test_set": load_examples(args.test_set)}
     paths = {"test_set": str(args.test_set)}

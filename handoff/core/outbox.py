@@ -6,7 +6,7 @@ and, after a reconnect or a page reload, asks for what came after. Messages are
 never lost between instances because nothing is kept in process memory.
 
 The bot's web-widget channel imports this module, so it depends only on
-``redis.asyncio`` and :mod:`handoff.keys`. Needs Redis >= 6.2 (exclusive XRANGE).
+``redis.asyncio`` and :mod:`handoff.core.keys`. Needs Redis >= 6.2 (exclusive XRANGE).
 
 A message is a dict::
 
@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from redis.asyncio import Redis
 
-from handoff import keys
+from handoff.core import keys
 
 SENDERS = ("bot", "csr", "system")
 DEFAULT_MAXLEN = 1000

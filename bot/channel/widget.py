@@ -1,16 +1,16 @@
 """The website widget's Rasa input channel: HTTP + WebSocket, delivered through the outbox.
 
-Declared in ``credentials.yml`` as ``bot.widget_channel.WidgetInput:``; Rasa
+Declared in ``credentials.yml`` as ``bot.channel.widget.WidgetInput:``; Rasa
 serves it under ``/webhooks/widget/`` (API in ``docs/widget-api.md``).
 
 Every message for the customer (bot replies, CSR messages, notices) goes into the
-conversation's outbox (:mod:`handoff.outbox`, a Redis Stream) and is delivered
+conversation's outbox (:mod:`handoff.core.outbox`, a Redis Stream) and is delivered
 from there: in the HTTP response of the message that caused it, to
 ``GET messages?after=`` after a reload, and live over the WebSocket. Nothing is
 kept in process memory, so whichever Rasa instance holds the socket delivers.
 
 The conversation id always comes from the customer's signed token
-(:mod:`bot.customer_tokens`), never from the request. While a CSR has the
+(:mod:`handoff.core.customer_tokens`), never from the request. While a CSR has the
 conversation (``queued``/``assigned``) messages still go to Rasa, which logs
 them with their intent on the paused tracker, and into the handoff transcript
 so the console sees them live.
@@ -38,14 +38,14 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from websockets.exceptions import ConnectionClosed
 
-from bot.customer_tokens import (DEFAULT_TTL_SECONDS, CustomerTokenError, CustomerTokens,
+from handoff.core.customer_tokens import (DEFAULT_TTL_SECONDS, CustomerTokenError, CustomerTokens,
                                  new_conversation_id)
-from handoff import errors, keys
-from handoff.config import HandoffConfig, load_config
-from handoff.lifecycle import State
-from handoff.outbox import Entry, InvalidMessageId, Outbox, normalize_message
-from handoff.redaction import mask_transcript_text
-from handoff.store import HandoffStore
+from handoff.core import errors, keys
+from handoff.core.settings import HandoffConfig, load_config
+from handoff.core.lifecycle import State
+from handoff.core.outbox import Entry, InvalidMessageId, Outbox, normalize_message
+from handoff.core.redaction import mask_transcript_text
+from handoff.core.store import HandoffStore
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ _CLOSED = (ConnectionClosed, WebsocketClosed)
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
 
-# ---- Redis keys of this channel (the outbox and handoff keys live in handoff.keys) -----------
+# ---- Redis keys of this channel (the outbox and handoff keys live in handoff.core.keys) -----------
 
 def rate_key(scope: str, subject: str, window: int) -> str:
     """Counter of requests by ``subject`` (a conversation id or a client IP) in one minute."""

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from handoff.errors import UpstreamError
+from handoff.core.errors import UpstreamError
 
 
 class RasaClient:

@@ -23,8 +23,8 @@ import jwt
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from handoff import keys
-from handoff.errors import (AccountExists, AccountNotFound, AuthError, InvalidInput,
+from handoff.core import keys
+from handoff.core.errors import (AccountExists, AccountNotFound, AuthError, InvalidInput,
                             TooManyAttempts)
 
 ROLES = ("csr", "admin")

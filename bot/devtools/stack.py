@@ -1,6 +1,6 @@
 """Start the product's processes (Redis, action server, Rasa, handoff service) and wait until they answer.
 
-Used by ``make run`` (``python -m bot.stack``) and by the integration tests,
+Used by ``make run`` (``python -m bot.devtools.stack``) and by the integration tests,
 so that what the tests exercise is exactly what a user runs.
 """
 
@@ -199,7 +199,7 @@ def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 15) -> No
 
 @contextmanager
 def handoff_service(settings: StackSettings) -> Iterator[subprocess.Popen]:
-    command = [sys.executable, "-m", "handoff"]
+    command = [sys.executable, "-m", "handoff.service"]
     with process("handoff", command, base_env(settings), settings,
                  f"{settings.handoff_url}/health", timeout=60) as proc:
         yield proc
@@ -224,9 +224,9 @@ async def ensure_demo_accounts(redis_url: str) -> None:
     """CSR and admin logins for the demo (skipped when they exist)."""
     from redis.asyncio import Redis
 
-    from handoff.auth import Auth
-    from handoff.config import load_config
-    from handoff.errors import AccountExists
+    from handoff.core.auth import Auth
+    from handoff.core.settings import load_config
+    from handoff.core.errors import AccountExists
 
     redis = Redis.from_url(redis_url)
     try:
@@ -242,7 +242,7 @@ async def ensure_demo_accounts(redis_url: str) -> None:
 
 def main() -> None:
     from actions.orders.demo_store import seed_demo_store
-    from bot.training import ensure_model
+    from bot.nlu.training import ensure_model
     import datetime as dt
 
     settings = StackSettings(model=ensure_model(Path(".")), redis_url=os.environ.get("REDIS_URL") or None)

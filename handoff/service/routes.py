@@ -1,7 +1,7 @@
 """The HTTP and WebSocket edge: translate requests into domain calls and errors into status codes.
 
 Nothing here decides anything about conversations; handlers parse input, call
-:class:`~handoff.service.HandoffService` (or the store/auth directly for reads)
+:class:`~handoff.core.csr_desk.HandoffService` (or the store/auth directly for reads)
 and shape the JSON. Every error body is ``{"error": {"code", "message"}}``.
 """
 
@@ -20,9 +20,10 @@ from sanic.exceptions import NotFound, SanicException
 from sanic.response import HTTPResponse, json as json_response, raw
 from websockets.exceptions import ConnectionClosed
 
-from handoff import admin_routes, errors
-from handoff.canned import load_canned_responses
-from handoff.outbox import InvalidMessage, InvalidMessageId
+from handoff.service import admin_routes
+from handoff.core import errors
+from handoff.core.canned import load_canned_responses
+from handoff.core.outbox import InvalidMessage, InvalidMessageId
 
 logger = logging.getLogger(__name__)
 

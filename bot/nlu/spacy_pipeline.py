@@ -6,7 +6,7 @@ support conversation must extract exactly (order numbers, emails, postcodes).
 Rules beat a statistical model for these: the formats are fixed, and a
 missed order number costs a customer another round trip.
 
-Run ``python -m bot.spacy_pipeline`` to (re)build it; ``config.yml`` points
+Run ``python -m bot.nlu.spacy_pipeline`` to (re)build it; ``config.yml`` points
 ``SpacyNLP`` at the output directory.
 """
 

@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from handoff.errors import ConfigError
+from handoff.core.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_FILE = REPO_ROOT / "handoff.yml"
 DEV_SECRET = "dev-only-insecure-handoff-secret-change-me"
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -129,7 +129,7 @@ class RetrainingConfig:
 
     @property
     def models_dir(self) -> Path:
-        """Where trained models are kept (the same place ``bot.training`` uses)."""
+        """Where trained models are kept (the same place ``bot.nlu.training`` uses)."""
         return self.project_dir / "models"
 
 

@@ -1,6 +1,6 @@
 """The pages the handoff service serves to browsers: demo store, CSR console, admin page, widget files.
 
-Plain files from ``handoff/static/`` (no build step, nothing fetched from the
+Plain files from ``handoff/service/static/`` (no build step, nothing fetched from the
 internet). None of them needs a login: the console logs in through the API,
 whose routes stay protected.
 
@@ -87,7 +87,7 @@ async def admin(request: Request) -> HTTPResponse:
 
 
 async def static_file(request: Request, name: str) -> HTTPResponse:
-    """One file of ``handoff/static/`` (404 for anything else)."""
+    """One file of ``handoff/service/static/`` (404 for anything else)."""
     suffix = Path(name).suffix.lower()
     if not _FILE_NAME.match(name) or suffix not in CONTENT_TYPES:
         raise NotFound(f"no static file {name!r}")

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from handoff import keys, stats
+from handoff.core import keys, stats
 
 _ALL = (keys.METRICS_STARTED, keys.METRICS_ESCALATED, keys.METRICS_ESCALATIONS,
         keys.METRICS_WAITS, keys.METRICS_FIRST_REPLIES, keys.METRICS_CSAT)

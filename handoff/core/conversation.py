@@ -6,10 +6,10 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Dict, List, Mapping, Optional
 
-from handoff import lifecycle
-from handoff.errors import InvalidInput
-from handoff.lifecycle import State
-from handoff.redaction import mask_transcript_text
+from handoff.core import lifecycle
+from handoff.core.errors import InvalidInput
+from handoff.core.lifecycle import State
+from handoff.core.redaction import mask_transcript_text
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 TRANSCRIPT_SENDERS = ("customer", "bot", "csr", "system")

@@ -22,9 +22,9 @@ from redis.asyncio import Redis
 from bot.retraining import keys
 from bot.retraining.errors import (ModelNotFound, ModelWorse, NotEvaluated, NothingToRollBack,
                                    RasaUnavailable)
-from bot.retraining.evaluation import Comparison
-from bot.training import cache_dir
-from handoff.config import RetrainingConfig
+from bot.retraining.comparison import Comparison
+from bot.nlu.training import cache_dir
+from handoff.core.settings import RetrainingConfig
 
 logger = logging.getLogger(__name__)
 

@@ -2,9 +2,9 @@
 
 ::
 
-    python -m handoff.accounts create --username alice --role csr [--password-stdin]
-    python -m handoff.accounts list
-    python -m handoff.accounts delete --username alice
+    python -m handoff.service.accounts create --username alice --role csr [--password-stdin]
+    python -m handoff.service.accounts list
+    python -m handoff.service.accounts delete --username alice
 
 Redis comes from ``REDIS_URL`` (or ``handoff.yml``). Without ``--password-stdin``
 the password is prompted for twice without echo.
@@ -20,14 +20,14 @@ from typing import List, Optional
 
 import redis.asyncio as aioredis
 
-from handoff.auth import ROLES, Auth
-from handoff.config import load_config
-from handoff.errors import HandoffError
+from handoff.core.auth import ROLES, Auth
+from handoff.core.settings import load_config
+from handoff.core.errors import HandoffError
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Parse the command line."""
-    parser = argparse.ArgumentParser(prog="python -m handoff.accounts",
+    parser = argparse.ArgumentParser(prog="python -m handoff.service.accounts",
                                      description="Manage CSR and admin accounts.")
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create", help="create an account")

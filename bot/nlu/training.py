@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Iterable, List, Optional
 
-from bot import spacy_pipeline
+from bot.nlu import spacy_pipeline
 
 MODEL_INPUTS = ("config.yml", "domain.yml", "data")
 MODELS_DIR = Path("models")

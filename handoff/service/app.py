@@ -14,14 +14,14 @@ import redis.asyncio as aioredis
 from sanic import Sanic
 
 from bot.retraining.jobs import TrainingJobs
-from bot.retraining.models import ModelRegistry
-from handoff import pages, routes
-from handoff.auth import Auth
-from handoff.config import HandoffConfig
-from handoff.outbox import Outbox
-from handoff.rasa_client import NullRasa, RasaClient
-from handoff.service import HandoffService
-from handoff.store import HandoffStore
+from bot.retraining.model_registry import ModelRegistry
+from handoff.service import pages, routes
+from handoff.core.auth import Auth
+from handoff.core.settings import HandoffConfig
+from handoff.core.outbox import Outbox
+from handoff.core.rasa_client import NullRasa, RasaClient
+from handoff.core.csr_desk import HandoffService
+from handoff.core.store import HandoffStore
 
 DAY = 86400
 
@@ -30,7 +30,7 @@ def create_app(config: HandoffConfig, name: Optional[str] = None) -> Sanic:
     """Build the service.
 
     Args:
-        config: Validated settings (see :func:`handoff.config.load_config`).
+        config: Validated settings (see :func:`handoff.core.settings.load_config`).
         name: Sanic app name; must be unique per process (Sanic keeps a registry),
             so a random one is generated when omitted.
 
@@ -67,7 +67,7 @@ async def _open(app: Sanic, _loop: object = None) -> None:
     app.ctx.service = HandoffService(app.ctx.store, app.ctx.outbox, app.ctx.rasa, app.ctx.auth,
                                      resume_action=config.resume_action,
                                      max_message_chars=config.max_message_chars)
-    # The admins' retraining tools (handoff/admin_routes.py): models and background training.
+    # The admins' retraining tools (handoff/service/admin_routes.py): models and background training.
     app.ctx.models = ModelRegistry(app.ctx.redis, config.retraining)
     app.ctx.training = TrainingJobs(app.ctx.redis, config.retraining, registry=app.ctx.models)
 

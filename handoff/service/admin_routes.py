@@ -1,9 +1,9 @@
 """The admin API for retraining the bot: review, label, FAQ, training, models (admin role only).
 
-Like :mod:`handoff.routes`, handlers only parse input, call the retraining domain
+Like :mod:`handoff.service.routes`, handlers only parse input, call the retraining domain
 (:mod:`bot.retraining`) and shape the JSON; the domain's errors carry their own
 ``code`` and HTTP ``status``, mapped here in one place. Authentication is the
-request middleware of :mod:`handoff.routes`; every handler here also needs the
+request middleware of :mod:`handoff.service.routes`; every handler here also needs the
 admin role (a CSR gets 403).
 """
 
@@ -20,8 +20,9 @@ from sanic.response import HTTPResponse, json as json_response
 
 from bot.retraining import faq, labels, review
 from bot.retraining.errors import RetrainingError
-from bot.retraining.models import LOAD_TIMEOUT
-from handoff import errors, routes
+from bot.retraining.model_registry import LOAD_TIMEOUT
+from handoff.core import errors
+from handoff.service import routes
 
 logger = logging.getLogger(__name__)
 

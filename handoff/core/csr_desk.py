@@ -12,13 +12,13 @@ import logging
 import time
 from typing import Any, Dict, List, Optional, Protocol
 
-from handoff import lifecycle
-from handoff.auth import Auth, Identity
-from handoff.errors import InvalidInput, InvalidTransition, NotAssignee, UpstreamError
-from handoff.lifecycle import Event, State
-from handoff.models import Conversation
-from handoff.outbox import Outbox
-from handoff.store import HandoffStore
+from handoff.core import lifecycle
+from handoff.core.auth import Auth, Identity
+from handoff.core.errors import InvalidInput, InvalidTransition, NotAssignee, UpstreamError
+from handoff.core.lifecycle import Event, State
+from handoff.core.conversation import Conversation
+from handoff.core.outbox import Outbox
+from handoff.core.store import HandoffStore
 
 logger = logging.getLogger(__name__)
 

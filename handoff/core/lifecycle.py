@@ -22,7 +22,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Dict, FrozenSet, Mapping, Union
 
-from handoff.errors import InvalidTransition
+from handoff.core.errors import InvalidTransition
 
 
 class State(str, Enum):

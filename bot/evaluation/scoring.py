@@ -72,7 +72,7 @@ def faq_label(parse: Dict[str, Any]) -> str:
     """``faq/<topic>`` from the response selector; "faq" if it gave no topic.
 
     A ResponseSelector configured with ``retrieval_intent: faq`` reports under the key
-    "faq"; one without it (Rasa's default pipeline, bot/baseline_config.yml) under "default".
+    "faq"; one without it (Rasa's default pipeline, bot/evaluation/baseline_config.yml) under "default".
     """
     selectors = parse.get("response_selector") or {}
     selector = selectors.get("faq") or selectors.get("default") or {}

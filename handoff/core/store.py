@@ -1,12 +1,12 @@
 """Conversation records, the CSR queue and the handoff metrics, kept in Redis.
 
 Every change to a conversation goes through :meth:`HandoffStore._mutate`: it
-WATCHes the record, asks :mod:`handoff.lifecycle` whether the change is legal,
+WATCHes the record, asks :mod:`handoff.core.lifecycle` whether the change is legal,
 and writes the record, the queue, the metrics and the live event in one
 MULTI/EXEC. If another client changed the record in between, EXEC fails and
 the change is re-evaluated against the new state. That is what makes two
 simultaneous claims end with exactly one winner: the loser's retry sees
-``assigned`` and gets :class:`~handoff.errors.ClaimConflict`.
+``assigned`` and gets :class:`~handoff.core.errors.ClaimConflict`.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
-from handoff import keys, lifecycle, metrics, stats
-from handoff.errors import (Busy, ClaimConflict, ConversationNotFound, InvalidInput,
+from handoff.core import keys, lifecycle, metrics, stats
+from handoff.core.errors import (Busy, ClaimConflict, ConversationNotFound, InvalidInput,
                             InvalidTransition, NotAssignee)
-from handoff.lifecycle import State
-from handoff.models import (PRIORITIES, Conversation, check_context, check_priority,
+from handoff.core.lifecycle import State
+from handoff.core.conversation import (PRIORITIES, Conversation, check_context, check_priority,
                             check_transcript, make_message)
 
 _RANK = {p: i for i, p in enumerate(PRIORITIES)}
@@ -74,7 +74,7 @@ class HandoffStore:
     """Conversation records, the queue, tickets and live events in Redis.
 
     The only code that touches those keys; metric samples go through
-    :mod:`handoff.metrics`, the outbox and accounts have their own modules.
+    :mod:`handoff.core.metrics`, the outbox and accounts have their own modules.
 
     Args:
         redis: An asyncio Redis client.

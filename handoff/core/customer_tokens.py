@@ -18,8 +18,8 @@ from typing import Any, Callable, Dict
 
 import jwt
 
-from handoff import keys
-from handoff.errors import AuthError
+from handoff.core import keys
+from handoff.core.errors import AuthError
 
 AUDIENCE = "widget"
 ALGORITHM = "HS256"

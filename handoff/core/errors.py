@@ -1,6 +1,6 @@
 """Domain errors of the handoff service.
 
-The domain raises these; only the HTTP edge (``handoff.routes``) decides which
+The domain raises these; only the HTTP edge (``handoff.service.routes``) decides which
 status code each becomes, so the store and the state machine stay free of HTTP.
 """
 

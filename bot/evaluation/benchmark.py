@@ -1,10 +1,10 @@
 """Score the bot's NLU on public customer-service benchmarks, next to Rasa's default pipeline.
 
-    python -m bot.benchmark [--benchmarks DIR] [--sample N] [--out docs/benchmarks]
+    python -m bot.evaluation.benchmark [--benchmarks DIR] [--sample N] [--out docs/benchmarks]
                             [--pipelines ours,baseline] [--model NAME=PATH ...]
 
-For each pipeline (``ours`` = config.yml, ``baseline`` = bot/baseline_config.yml, both trained
-on our own domain and data by ``bot.training.ensure_model``) the model is loaded once and every
+For each pipeline (``ours`` = config.yml, ``baseline`` = bot/evaluation/baseline_config.yml, both trained
+on our own domain and data by ``bot.nlu.training.ensure_model``) the model is loaded once and every
 benchmark file (Bitext and CLINC150 dev/test, see ``$BENCHMARKS_DIR/README.md``) plus the
 project's own NLU test set is parsed. ``--model`` evaluates a given model file instead (e.g. an
 older one); the report flags a model not trained on the current inputs. Written to ``--out``:
@@ -38,10 +38,10 @@ from pathlib import Path
 from typing import (Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple,
                     TypeVar)
 
-from bot.nlu_eval import (FALLBACK, Prediction, Report, faq_label, label_of, load_examples,
+from bot.evaluation.scoring import (FALLBACK, Prediction, Report, faq_label, label_of, load_examples,
                           parse_timed, percentile)
 
-REPO_DIR = Path(__file__).resolve().parents[1]
+REPO_DIR = Path(__file__).resolve().parents[2]
 BENCHMARK_FILES = ("bitext_dev", "bitext_test", "clinc_dev", "clinc_test")
 OWN_TEST_SET = Path("tests/nlu/test_nlu.yml")
 OWN_TEST_NAME = "own test set"
@@ -49,7 +49,7 @@ OWN_TEST_NAME = "own test set"
 # it is trained NLU-only: its dialogue policies would add half an hour of training for nothing.
 PIPELINES: Dict[str, Tuple[str, str]] = {
     "ours": ("config.yml", "storefront"),
-    "baseline": ("bot/baseline_config.yml", "baseline-nlu"),
+    "baseline": ("bot/evaluation/baseline_config.yml", "baseline-nlu"),
 }
 NLU_ONLY = frozenset({"baseline"})
 
@@ -424,7 +424,7 @@ def model_fallback_settings(agent: Any) -> Optional[Tuple[float, float]]:
 
 def model_freshness(model: Path, config: str, model_name: str) -> str:
     """"" if the model file is named after the current inputs' fingerprint, else a warning."""
-    from bot.training import model_fingerprint
+    from bot.nlu.training import model_fingerprint
 
     current = model_fingerprint(Path("."), config)
     if model.name == f"{model_name}-{current}.tar.gz":
@@ -473,7 +473,7 @@ def run_pipeline(name: str, inputs: Mapping[str, Sequence[Row]], mapping: Mappin
     from rasa.core.agent import Agent
     from rasa.utils.log_utils import configure_structlog
 
-    from bot.training import ensure_model
+    from bot.nlu.training import ensure_model
 
     config, model_name = PIPELINES[name]
     if model is None:
@@ -554,7 +554,7 @@ def render_markdown(results: Sequence[PipelineResult], mapping: Mapping[str, Rul
         f"Generated {date} by `{command}` (do not edit by hand: rerun it).",
         "",
         "Models, both trained on this project's own domain.yml and data/ "
-        "(`bot.training.ensure_model` names each after a hash of its inputs):",
+        "(`bot.nlu.training.ensure_model` names each after a hash of its inputs):",
         "",
     ]
     for r in results:
@@ -876,7 +876,7 @@ def _command(argv: Sequence[str]) -> str:
         python = sys.executable
     if python.startswith(".."):
         python = "python"
-    return " ".join([python, "-m", "bot.benchmark", *map(shlex.quote, argv)]).strip()
+    return " ".join([python, "-m", "bot.evaluation.benchmark", *map(shlex.quote, argv)]).strip()
 
 
 def main(argv: Optional[List[str]] = None) -> None:
