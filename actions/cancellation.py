@@ -24,7 +24,9 @@ class ValidateCancelForm(OrderFormValidation):
     def slots_after_verification(self, tracker: Tracker) -> List[Text]:
         return ["cancel_confirmed"]
 
-    async def on_verified(self, order: Order, dispatcher: CollectingDispatcher, tracker: Tracker) -> Slots:
+    async def on_verified(
+        self, order: Order, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> Slots:
         if order.status.cancellable:
             return {}
         dispatcher.utter_message(text=not_cancellable_message(order))
@@ -37,11 +39,15 @@ class ActionCancelOrder(VerifiedOrderAction):
     def name(self) -> Text:
         return "action_cancel_order"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         events = await super().run(dispatcher, tracker, domain)
         return events + [SlotSet("cancel_confirmed", None)]
 
-    async def act(self, order: Order, dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+    async def act(
+        self, order: Order, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> List[EventType]:
         if tracker.get_slot("cancel_confirmed") is not True:
             dispatcher.utter_message(text=f"No problem, order {order.order_id} stays as it is.")
             return []
@@ -65,9 +71,9 @@ def not_cancellable_message(order: Order) -> str:
     if order.status in (OrderStatus.DELIVERED, OrderStatus.RETURNED):
         return (
             f"Order {order.order_id} has already been delivered, so it can't be cancelled. "
-            "You can return it instead: just say \"start a return\"."
+            'You can return it instead: just say "start a return".'
         )
     return (
         f"Order {order.order_id} has already shipped, so I can't cancel it any more. Once it arrives you "
-        "can return it for a refund: just say \"start a return\"."
+        'can return it for a refund: just say "start a return".'
     )

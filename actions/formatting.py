@@ -42,7 +42,9 @@ def order_choice_title(order: Order) -> str:
     count = sum(item.quantity for item in order.items)
     noun = "item" if count == 1 else "items"
     status = order.status.value.replace("_", " ")
-    return f"{order.order_id} · {order.placed_on:%b} {order.placed_on.day} · {count} {noun} · {status}"
+    return (
+        f"{order.order_id} · {order.placed_on:%b} {order.placed_on.day} · {count} {noun} · {status}"
+    )
 
 
 def order_status_message(order: Order) -> str:
@@ -55,7 +57,9 @@ def order_status_message(order: Order) -> str:
         if order.expected_delivery:
             body += f" Expected delivery: {day(order.expected_delivery)}."
     elif status in (OrderStatus.SHIPPED, OrderStatus.OUT_FOR_DELIVERY):
-        where = "is out for delivery today" if status is OrderStatus.OUT_FOR_DELIVERY else "has shipped"
+        where = (
+            "is out for delivery today" if status is OrderStatus.OUT_FOR_DELIVERY else "has shipped"
+        )
         body = f"it {where}{tracking}. Expected delivery: {day(order.expected_delivery)}."
     elif status is OrderStatus.DELAYED:
         body = (
@@ -67,7 +71,7 @@ def order_status_message(order: Order) -> str:
     elif status is OrderStatus.CANCELLED:
         body = "it was cancelled, and nothing will be shipped or charged."
     else:
-        body = "it was returned to us. Ask me \"where is my refund?\" to see the refund."
+        body = 'it was returned to us. Ask me "where is my refund?" to see the refund.'
     return head + body
 
 
@@ -88,7 +92,9 @@ def return_status_message(record: ReturnRecord, refund_business_days: str) -> st
             f"{money(record.refund_cents)} follows within {refund_business_days} business days."
         )
     if record.status is ReturnStatus.REJECTED:
-        return f"{head}: it didn't pass inspection, so no refund was issued. A person can explain why."
+        return (
+            f"{head}: it didn't pass inspection, so no refund was issued. A person can explain why."
+        )
     return (
         f"{head} was opened on {day(record.created_on)}; we're waiting for the parcel. The refund "
         f"of {money(record.refund_cents)} is issued once it arrives and is inspected."

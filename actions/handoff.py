@@ -19,8 +19,8 @@ from rasa_sdk.types import DomainDict
 from redis.exceptions import RedisError
 
 from actions.formatting import order_status_message
-from actions.services import ServicesMixin
 from actions.orders.adapter import OrderSystemError
+from actions.services import ServicesMixin
 from handoff.core.errors import HandoffError, InvalidTransition
 
 logger = logging.getLogger(__name__)
@@ -28,14 +28,24 @@ logger = logging.getLogger(__name__)
 FALLBACK = "nlu_fallback"
 # Slots a CSR may see; the proof of ownership a customer typed is not one of them.
 CONTEXT_SLOTS = (
-    "order_id", "verified_order_id", "customer_email", "verified_email", "failed_verifications",
-    "verification_locked", "return_items", "return_reason", "return_condition",
+    "order_id",
+    "verified_order_id",
+    "customer_email",
+    "verified_email",
+    "failed_verifications",
+    "verification_locked",
+    "return_items",
+    "return_reason",
+    "return_condition",
 )
 REASON_BY_INTENT = {"request_human": "request_human", "complain": "complaint"}
 
 
 async def escalate(
-    action: ServicesMixin, dispatcher: CollectingDispatcher, tracker: Tracker, reason: str,
+    action: ServicesMixin,
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    reason: str,
     confidence: Optional[float] = None,
 ) -> List[EventType]:
     """Queue the conversation for a CSR (or offer a ticket) and pause the bot."""
@@ -44,22 +54,30 @@ async def escalate(
     if config is not None and not config.business_hours.is_open():
         hours = config.business_hours
         dispatcher.utter_message(
-            response="utter_offer_ticket", open=hours.open.strftime("%H:%M"),
-            close=hours.close.strftime("%H:%M"), timezone=hours.timezone,
+            response="utter_offer_ticket",
+            open=hours.open.strftime("%H:%M"),
+            close=hours.close.strftime("%H:%M"),
+            timezone=hours.timezone,
         )
         return [SlotSet("ticket_reason", reason), FollowupAction("ticket_form")]
     context = await conversation_context(action, tracker)
     try:
-        queued = await services.handoff.escalate(tracker.sender_id, reason, confidence=confidence, context=context)
+        queued = await services.handoff.escalate(
+            tracker.sender_id, reason, confidence=confidence, context=context
+        )
     except InvalidTransition:
-        dispatcher.utter_message(text="A person from our support team already has this conversation.")
+        dispatcher.utter_message(
+            text="A person from our support team already has this conversation."
+        )
         return []
     except (RedisError, HandoffError, OSError) as exc:
         logger.error("escalation of %s failed: %s", tracker.sender_id, exc)
         dispatcher.utter_message(response="utter_handoff_unavailable")
         return []
     minutes = max(1, round(queued.estimated_wait_seconds / 60))
-    dispatcher.utter_message(response="utter_handoff_queued", position=queued.position, minutes=minutes)
+    dispatcher.utter_message(
+        response="utter_handoff_queued", position=queued.position, minutes=minutes
+    )
     return [ConversationPaused()]
 
 
@@ -70,7 +88,11 @@ async def conversation_context(action: ServicesMixin, tracker: Tracker) -> Dict[
     latest = tracker.latest_message.get("metadata") or {}
     context: Dict[str, Any] = {
         "transcript": transcript(tracker.events),
-        "slots": {k: tracker.get_slot(k) for k in CONTEXT_SLOTS if tracker.get_slot(k) not in (None, [], False, 0)},
+        "slots": {
+            k: tracker.get_slot(k)
+            for k in CONTEXT_SLOTS
+            if tracker.get_slot(k) not in (None, [], False, 0)
+        },
         "summary": summary(tracker.events),
     }
     for key in ("page_url", "locale"):
@@ -90,23 +112,49 @@ def transcript(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         kind, text = event.get("event"), event.get("text")
         if kind == "user" and text is not None:
             intent = (event.get("parse_data") or {}).get("intent") or {}
-            lines.append({"sender": "customer", "text": text, "timestamp": event.get("timestamp"),
-                          "intent": intent.get("name"), "confidence": intent.get("confidence")})
+            lines.append(
+                {
+                    "sender": "customer",
+                    "text": text,
+                    "timestamp": event.get("timestamp"),
+                    "intent": intent.get("name"),
+                    "confidence": intent.get("confidence"),
+                }
+            )
         elif kind == "bot" and text:
             agent = (event.get("metadata") or {}).get("agent")
-            lines.append({"sender": "csr" if agent else "bot", "text": text,
-                          "timestamp": event.get("timestamp"), "agent": agent})
+            lines.append(
+                {
+                    "sender": "csr" if agent else "bot",
+                    "text": text,
+                    "timestamp": event.get("timestamp"),
+                    "agent": agent,
+                }
+            )
     return lines
 
 
 def summary(events: List[Dict[str, Any]]) -> str:
     """One line on what the bot tried, so a CSR can start where it stopped."""
-    intents = [((e.get("parse_data") or {}).get("intent") or {}).get("name") for e in events if e.get("event") == "user"]
+    intents = [
+        ((e.get("parse_data") or {}).get("intent") or {}).get("name")
+        for e in events
+        if e.get("event") == "user"
+    ]
     intents = [i for i in intents if i]
     actions = {e.get("name") for e in events if e.get("event") == "action"}
-    tried = [name.replace("action_", "").replace("_", " ") for name in sorted(actions)
-             if name.startswith("action_") and name not in ("action_listen", "action_session_start",
-                                                              "action_extract_slots", "action_human_handoff")]
+    tried = [
+        name.replace("action_", "").replace("_", " ")
+        for name in sorted(actions)
+        if name.startswith("action_")
+        and name
+        not in (
+            "action_listen",
+            "action_session_start",
+            "action_extract_slots",
+            "action_human_handoff",
+        )
+    ]
     parts = [f"{len(intents)} customer messages"]
     if intents:
         parts.append("topics: " + ", ".join(dict.fromkeys(intents)))
@@ -126,11 +174,22 @@ async def _order_summary(action: ServicesMixin, tracker: Tracker) -> Optional[Di
     try:
         order = await action.services.orders.get_order(order_id)
     except OrderSystemError:
-        return {"order_id": order_id, "verified": True, "note": "order system unreachable at escalation"}
+        return {
+            "order_id": order_id,
+            "verified": True,
+            "note": "order system unreachable at escalation",
+        }
     if order is None:
         return None
-    return {"order_id": order.order_id, "verified": True, "status": order.status.value, "summary": order_status_message(order),
-            "customer": order.customer_name, "email": order.email, "total_cents": order.total_cents}
+    return {
+        "order_id": order.order_id,
+        "verified": True,
+        "status": order.status.value,
+        "summary": order_status_message(order),
+        "customer": order.customer_name,
+        "email": order.email,
+        "total_cents": order.total_cents,
+    }
 
 
 def intent_confidence(tracker: Tracker) -> Optional[float]:
@@ -149,7 +208,9 @@ class ActionHumanHandoff(ServicesMixin, Action):
     def name(self) -> Text:
         return "action_human_handoff"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         reason = REASON_BY_INTENT.get(intent, "request_human")
         return await escalate(self, dispatcher, tracker, reason, intent_confidence(tracker))
@@ -161,7 +222,9 @@ class ActionHandleFallback(ServicesMixin, Action):
     def name(self) -> Text:
         return "action_handle_fallback"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         user_turns = [e for e in tracker.events if e.get("event") == "user"]
         previous = user_turns[-2] if len(user_turns) > 1 else {}
         previous_intent = ((previous.get("parse_data") or {}).get("intent") or {}).get("name")
@@ -178,10 +241,14 @@ class ActionCoreFallback(ServicesMixin, Action):
     def name(self) -> Text:
         return "action_core_fallback"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         # The dialogue policies' confidence does not reach the action server; the
         # latest message's intent confidence is the closest signal a CSR can read.
-        return await escalate(self, dispatcher, tracker, "core_fallback", intent_confidence(tracker))
+        return await escalate(
+            self, dispatcher, tracker, "core_fallback", intent_confidence(tracker)
+        )
 
 
 class ActionCreateTicket(ServicesMixin, Action):
@@ -190,17 +257,25 @@ class ActionCreateTicket(ServicesMixin, Action):
     def name(self) -> Text:
         return "action_create_ticket"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         email = tracker.get_slot("ticket_email")
         reason = tracker.get_slot("ticket_reason") or "request_human"
         reset = [SlotSet("ticket_email", None), SlotSet("ticket_reason", None)]
         if not email:
-            dispatcher.utter_message(text="No problem. You can ask for a person again any time during our opening hours.")
+            dispatcher.utter_message(
+                text="No problem. You can ask for a person again any time during our opening hours."
+            )
             return reset
         store = self.services.handoff
         try:
-            await store.escalate(tracker.sender_id, reason, confidence=intent_confidence(tracker),
-                                 context=await conversation_context(self, tracker))
+            await store.escalate(
+                tracker.sender_id,
+                reason,
+                confidence=intent_confidence(tracker),
+                context=await conversation_context(self, tracker),
+            )
             await store.leave_ticket(tracker.sender_id, email)
         except (RedisError, HandoffError, OSError) as exc:
             logger.error("ticket for %s failed: %s", tracker.sender_id, exc)
@@ -216,7 +291,9 @@ class ActionHandback(ServicesMixin, Action):
     def name(self) -> Text:
         return "action_handback"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         order_id = tracker.get_slot("verified_order_id")
         about = f" about order {order_id}" if order_id else ""
         dispatcher.utter_message(

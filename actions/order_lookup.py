@@ -23,10 +23,10 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.formatting import normalise_postcode, order_choice_title
-from actions.orders.codec import normalise_order_id
-from actions.orders.adapter import OrderSystemUnavailable
-from actions.orders.records import Order
 from actions.handoff import escalate
+from actions.orders.adapter import OrderSystemUnavailable
+from actions.orders.codec import normalise_order_id
+from actions.orders.records import Order
 from actions.services import ServicesMixin
 
 MAX_FAILED_VERIFICATIONS = 3
@@ -41,7 +41,9 @@ def is_verified(tracker: Tracker) -> bool:
 
 def lookup_blocked(tracker: Tracker) -> bool:
     """The form must stop: verification is locked or the order system is down."""
-    return bool(tracker.get_slot("verification_locked") or tracker.get_slot("order_system_unavailable"))
+    return bool(
+        tracker.get_slot("verification_locked") or tracker.get_slot("order_system_unavailable")
+    )
 
 
 class OrderFormValidation(ServicesMixin, FormValidationAction, abc.ABC):
@@ -55,12 +57,18 @@ class OrderFormValidation(ServicesMixin, FormValidationAction, abc.ABC):
         """Questions this form asks once the order is verified."""
         return []
 
-    async def on_verified(self, order: Order, dispatcher: CollectingDispatcher, tracker: Tracker) -> Slots:
+    async def on_verified(
+        self, order: Order, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> Slots:
         """Hook run when the order becomes verified; may set ``request_blocked``."""
         return {}
 
     async def required_slots(
-        self, domain_slots: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+        self,
+        domain_slots: List[Text],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
     ) -> List[Text]:
         if lookup_blocked(tracker) or tracker.get_slot("request_blocked"):
             return []
@@ -110,7 +118,9 @@ class OrderFormValidation(ServicesMixin, FormValidationAction, abc.ABC):
         except OrderSystemUnavailable:
             return {"order_system_unavailable": True}
 
-    async def _verify_order(self, proof: str, dispatcher: CollectingDispatcher, tracker: Tracker) -> Slots:
+    async def _verify_order(
+        self, proof: str, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> Slots:
         order_id = normalise_order_id(tracker.get_slot("order_id"))
         order = await self.services.orders.get_order(order_id)
         if order is not None and _proves_ownership(order, proof):
@@ -119,11 +129,16 @@ class OrderFormValidation(ServicesMixin, FormValidationAction, abc.ABC):
             return {**slots, **await self.on_verified(order, dispatcher, tracker)}
         return _failed(dispatcher, tracker, f"That doesn't match the details on order {order_id}.")
 
-    async def _verify_email_owner(self, proof: str, dispatcher: CollectingDispatcher, tracker: Tracker) -> Slots:
+    async def _verify_email_owner(
+        self, proof: str, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> Slots:
         email = (tracker.get_slot("customer_email") or "").lower()
         orders = await self.services.orders.find_orders_by_email(email)
         if not any(normalise_postcode(o.postcode) == normalise_postcode(proof) for o in orders):
-            return {**_failed(dispatcher, tracker, "I couldn't match that email and postcode."), "customer_email": None}
+            return {
+                **_failed(dispatcher, tracker, "I couldn't match that email and postcode."),
+                "customer_email": None,
+            }
         slots: Slots = {"verification": None, "verified_email": email}
         if len(orders) == 1:
             only = orders[0]
@@ -159,7 +174,9 @@ class VerifiedOrderAction(ServicesMixin, Action, abc.ABC):
         """The action's name in the domain."""
 
     @abc.abstractmethod
-    async def act(self, order: Order, dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+    async def act(
+        self, order: Order, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> List[EventType]:
         """Answer or change the verified order; may raise OrderSystemUnavailable."""
 
     async def run(
@@ -171,7 +188,9 @@ class VerifiedOrderAction(ServicesMixin, Action, abc.ABC):
         try:
             order = await self.services.orders.get_order(tracker.get_slot("verified_order_id"))
             if order is None:  # deleted between the form and now
-                dispatcher.utter_message(text="I can't find that order any more. A person can look into it.")
+                dispatcher.utter_message(
+                    text="I can't find that order any more. A person can look into it."
+                )
                 return []
             return await self.act(order, dispatcher, tracker)
         except OrderSystemUnavailable:
@@ -231,7 +250,9 @@ class ActionAskOrderId(ServicesMixin, Action):
             {"title": order_choice_title(o), "payload": f'/inform{{"order_id": "{o.order_id}"}}'}
             for o in orders[:10]
         ]
-        dispatcher.utter_message(text="I found these orders. Which one is it about?", buttons=buttons)
+        dispatcher.utter_message(
+            text="I found these orders. Which one is it about?", buttons=buttons
+        )
         return []
 
 

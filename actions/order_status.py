@@ -24,6 +24,8 @@ class ActionOrderStatus(VerifiedOrderAction):
     def name(self) -> Text:
         return "action_order_status"
 
-    async def act(self, order: Order, dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+    async def act(
+        self, order: Order, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> List[EventType]:
         dispatcher.utter_message(text=order_status_message(order))
         return []

@@ -24,12 +24,14 @@ class ActionRefundStatus(VerifiedOrderAction):
     def name(self) -> Text:
         return "action_refund_status"
 
-    async def act(self, order: Order, dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+    async def act(
+        self, order: Order, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> List[EventType]:
         returns = await self.services.orders.get_returns(order.order_id)
         if not returns:
             dispatcher.utter_message(
                 text=f"There's no return on order {order.order_id} yet, so no refund is due. "
-                "If you'd like to send something back, say \"start a return\"."
+                'If you\'d like to send something back, say "start a return".'
             )
             return []
         days = self.services.policy.refund_business_days

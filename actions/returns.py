@@ -12,6 +12,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import returns_policy as rules
 from actions.formatting import day, item_line, items_sentence, money
+from actions.handoff import escalate
 from actions.order_lookup import (
     OrderFormValidation,
     Slots,
@@ -19,7 +20,6 @@ from actions.order_lookup import (
 )
 from actions.orders.adapter import OrderSystemUnavailable, RequestRejected
 from actions.orders.records import Order, OrderItem
-from actions.handoff import escalate
 from actions.services import ServicesMixin
 
 RETURN_SLOTS = ("return_items", "return_reason", "return_condition")
@@ -27,13 +27,22 @@ RETURN_SLOTS = ("return_items", "return_reason", "return_condition")
 _ALL_WORDS = re.compile(r"\b(all|both|everything|every ?thing|each)\b")
 _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "last": -1}
 _REASON_WORDS = [
-    ("damaged", r"broke|damag|defect|fault|crack|scratch|dent|not work|doesn.?t work|stopped working|torn|ripped"),
+    (
+        "damaged",
+        r"broke|damag|defect|fault|crack|scratch|dent|not work|doesn.?t work|stopped working|torn|ripped",
+    ),
     ("wrong_item", r"wrong|not what i ordered|different (item|colou?r|size)|incorrect"),
     ("doesnt_fit", r"fit|too (small|big|large|tight|loose|short|long)|size"),
-    ("changed_mind", r"changed? my mind|don.?t (want|need|like)|no longer|not needed|not for me|mistake"),
+    (
+        "changed_mind",
+        r"changed? my mind|don.?t (want|need|like)|no longer|not needed|not for me|mistake",
+    ),
 ]
 _CONDITION_WORDS = [
-    ("unused", r"unused|never used|not used|unopened|sealed|new|original packag|tags? on|untouched"),
+    (
+        "unused",
+        r"unused|never used|not used|unopened|sealed|new|original packag|tags? on|untouched",
+    ),
     ("defective", r"broke|damag|defect|fault|crack|arrived|dent"),
     ("used", r"used|opened|wor[en]|wear|washed|tried"),
 ]
@@ -48,14 +57,20 @@ class ValidateReturnForm(OrderFormValidation):
     def slots_after_verification(self, tracker: Tracker) -> List[Text]:
         return list(RETURN_SLOTS)
 
-    async def on_verified(self, order: Order, dispatcher: CollectingDispatcher, tracker: Tracker) -> Slots:
+    async def on_verified(
+        self, order: Order, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> Slots:
         eligibility = await _eligibility(self, order)
         if not eligibility.eligible:
-            dispatcher.utter_message(text=ineligible_message(self.services.policy, order, eligibility))
+            dispatcher.utter_message(
+                text=ineligible_message(self.services.policy, order, eligibility)
+            )
             return {"request_blocked": True}
         if len(eligibility.returnable_items) == 1:
             only = eligibility.returnable_items[0]
-            dispatcher.utter_message(text=f"You can return the {item_line(only)} until {day(eligibility.deadline)}.")
+            dispatcher.utter_message(
+                text=f"You can return the {item_line(only)} until {day(eligibility.deadline)}."
+            )
             return {"return_items": [only.sku]}
         return {}
 
@@ -66,14 +81,20 @@ class ValidateReturnForm(OrderFormValidation):
         returnable = (await _eligibility(self, order)).returnable_items if order else ()
         chosen = pick_items(value, returnable)
         if not chosen:
-            dispatcher.utter_message(text="Sorry, I couldn't tell which item you mean. Please pick one of the buttons.")
+            dispatcher.utter_message(
+                text="Sorry, I couldn't tell which item you mean. Please pick one of the buttons."
+            )
             return {"return_items": None}
         return {"return_items": [item.sku for item in chosen]}
 
     async def validate_return_reason(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Slots:
-        return {"return_reason": classify(str(value), self.services.policy.reasons, _REASON_WORDS, "other")}
+        return {
+            "return_reason": classify(
+                str(value), self.services.policy.reasons, _REASON_WORDS, "other"
+            )
+        }
 
     async def validate_return_condition(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -84,7 +105,9 @@ class ValidateReturnForm(OrderFormValidation):
             dispatcher.utter_message(text="Sorry, which of these best describes the item?")
             return {"return_condition": None}
         if not rules.condition_accepted(policy, condition):
-            accepted = " or ".join(policy.conditions[c].lower() for c in sorted(policy.accepted_conditions))
+            accepted = " or ".join(
+                policy.conditions[c].lower() for c in sorted(policy.accepted_conditions)
+            )
             dispatcher.utter_message(
                 text=f"I'm sorry, we can only accept returns of items that are {accepted}, so I can't "
                 "start this return. If you think the item is faulty, a person from our team can help."
@@ -99,7 +122,9 @@ class ActionAskReturnItems(ServicesMixin, Action):
     def name(self) -> Text:
         return "action_ask_return_items"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         try:
             order = await self.services.orders.get_order(tracker.get_slot("verified_order_id"))
         except OrderSystemUnavailable:
@@ -107,7 +132,8 @@ class ActionAskReturnItems(ServicesMixin, Action):
             return []
         items = (await _eligibility(self, order)).returnable_items if order else ()
         buttons = [
-            {"title": item_line(item), "payload": f'/inform{{"return_items": "{item.sku}"}}'} for item in items
+            {"title": item_line(item), "payload": f'/inform{{"return_items": "{item.sku}"}}'}
+            for item in items
         ]
         buttons.append({"title": "All of them", "payload": '/inform{"return_items": "all"}'})
         dispatcher.utter_message(text="Which item would you like to return?", buttons=buttons)
@@ -120,17 +146,25 @@ class ActionSubmitReturn(VerifiedOrderAction):
     def name(self) -> Text:
         return "action_submit_return"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         events = await super().run(dispatcher, tracker, domain)
         return events + [SlotSet(slot, None) for slot in RETURN_SLOTS]
 
-    async def act(self, order: Order, dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+    async def act(
+        self, order: Order, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> List[EventType]:
         policy = self.services.policy
         returnable = {i.sku: i for i in (await _eligibility(self, order)).returnable_items}
-        items = [returnable[sku] for sku in tracker.get_slot("return_items") or [] if sku in returnable]
+        items = [
+            returnable[sku] for sku in tracker.get_slot("return_items") or [] if sku in returnable
+        ]
         reason, condition = tracker.get_slot("return_reason"), tracker.get_slot("return_condition")
         if not items:
-            dispatcher.utter_message(text="Those items can no longer be returned. A person can look into it.")
+            dispatcher.utter_message(
+                text="Those items can no longer be returned. A person can look into it."
+            )
             return []
         if rules.needs_human_review(policy, items):
             dispatcher.utter_message(
@@ -165,7 +199,9 @@ async def _eligibility(action: ServicesMixin, order: Order) -> rules.Eligibility
     return rules.check_order(action.services.policy, order, action.services.today(), returns)
 
 
-def ineligible_message(policy: rules.ReturnPolicy, order: Order, eligibility: rules.Eligibility) -> str:
+def ineligible_message(
+    policy: rules.ReturnPolicy, order: Order, eligibility: rules.Eligibility
+) -> str:
     """Why this order cannot be returned, politely and concretely."""
     problem = eligibility.problem
     if problem is rules.Ineligible.NOT_DELIVERED:
@@ -182,7 +218,7 @@ def ineligible_message(policy: rules.ReturnPolicy, order: Order, eligibility: ru
         )
     if problem is rules.Ineligible.ALL_FINAL_SALE:
         return f"I'm sorry, everything in order {order.order_id} was sold as final sale, so it can't be returned."
-    return f"Everything returnable in order {order.order_id} is already part of a return. Ask me \"where is my refund?\" to see it."
+    return f'Everything returnable in order {order.order_id} is already part of a return. Ask me "where is my refund?" to see it.'
 
 
 def pick_items(value: Any, items: Sequence[OrderItem]) -> List[OrderItem]:
@@ -201,7 +237,9 @@ def pick_items(value: Any, items: Sequence[OrderItem]) -> List[OrderItem]:
             chosen.append(items[index if index < 0 else min(index, len(items)) - 1])
     if not chosen:
         words = set(re.findall(r"[a-z]{3,}", text))
-        chosen = [item for item in items if words & set(re.findall(r"[a-z]{3,}", item.name.lower()))]
+        chosen = [
+            item for item in items if words & set(re.findall(r"[a-z]{3,}", item.name.lower()))
+        ]
     return list(dict.fromkeys(chosen))
 
 

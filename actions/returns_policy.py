@@ -131,7 +131,10 @@ def return_fee_cents(policy: ReturnPolicy, reason: str) -> int:
 def _skus_in_open_or_done_returns(returns: Iterable[ReturnRecord]) -> FrozenSet[str]:
     # A rejected return frees its items to be returned again (e.g. with a photo).
     return frozenset(
-        sku for record in returns if record.status is not ReturnStatus.REJECTED for sku in record.skus
+        sku
+        for record in returns
+        if record.status is not ReturnStatus.REJECTED
+        for sku in record.skus
     )
 
 

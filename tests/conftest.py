@@ -65,6 +65,7 @@ def pytest_terminal_summary(terminalreporter):
 
 # --- every process of the product, started once for the integration and browser tests ---
 
+
 @pytest.fixture(scope="session")
 def stack(trained_model, tmp_path_factory):
     """Redis, action server, Rasa and the handoff service on free ports, with a fresh demo store."""
@@ -83,8 +84,9 @@ def stack(trained_model, tmp_path_factory):
     handoff_config = workdir / "handoff.yml"
     config = yaml.safe_load(Path("handoff.yml").read_text())
     # CSRs "work" around the clock in the tests, so escalations queue instead of offering tickets.
-    config["business_hours"].update(weekdays=["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-                                    open="00:00", close="00:00")
+    config["business_hours"].update(
+        weekdays=["mon", "tue", "wed", "thu", "fri", "sat", "sun"], open="00:00", close="00:00"
+    )
     handoff_config.write_text(yaml.safe_dump(config))
     settings = StackSettings(
         rasa_port=free_port(),
@@ -103,8 +105,6 @@ def stack(trained_model, tmp_path_factory):
         yield settings
 
 
-
-
 def project_copy(source, target, model):
     """The files a bot project is trained and served from, copied to ``target`` (``build/`` linked).
 
@@ -112,7 +112,14 @@ def project_copy(source, target, model):
     """
     import shutil
 
-    for name in ("config.yml", "domain.yml", "endpoints.yml", "credentials.yml", "data", "tests/nlu"):
+    for name in (
+        "config.yml",
+        "domain.yml",
+        "endpoints.yml",
+        "credentials.yml",
+        "data",
+        "tests/nlu",
+    ):
         path = source / name
         if path.is_dir():
             shutil.copytree(path, target / name)
@@ -126,13 +133,20 @@ def project_copy(source, target, model):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "end_to_end: slow whole-product test, run after the "
-                                       "integration tests and before the browser tests")
+    config.addinivalue_line(
+        "markers",
+        "end_to_end: slow whole-product test, run after the "
+        "integration tests and before the browser tests",
+    )
 
 
 def pytest_collection_modifyitems(items):
     """Browser tests last: Playwright's sync API keeps an event loop on the main thread while it
     runs, which the async tests must not meet. Just before them the end-to-end tests, which change
     the shared stack's model for a while. The sort is stable, so the rest keep their order."""
-    items.sort(key=lambda item: ("tests/browser/" in item.nodeid,
-                                 item.get_closest_marker("end_to_end") is not None))
+    items.sort(
+        key=lambda item: (
+            "tests/browser/" in item.nodeid,
+            item.get_closest_marker("end_to_end") is not None,
+        )
+    )

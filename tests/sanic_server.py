@@ -21,8 +21,9 @@ async def serving(app: Sanic) -> AsyncIterator[str]:
     Sanic.test_mode = True
     app.config.MOTD = False
     port = free_port()
-    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True,
-                                     access_log=False)
+    server = await app.create_server(
+        host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False
+    )
     # create_server only binds; the listeners run when asked.
     await server.startup()
     await server.before_start()

@@ -39,9 +39,14 @@ def test_rasa_data_validate_is_clean():
     result = run_rasa("data", "validate")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
-    warnings = [line.split("UserWarning: ", 1)[1].strip() for line in output.splitlines() if "UserWarning: " in line]
+    warnings = [
+        line.split("UserWarning: ", 1)[1].strip()
+        for line in output.splitlines()
+        if "UserWarning: " in line
+    ]
     unexplained = [
-        w for w in warnings
+        w
+        for w in warnings
         if not w.startswith(_KNOWN)
         and not ((m := _UNUSED_UTTERANCE.search(w)) and _sent_by_code(m.group(1)))
         and "Slot auto-fill has been removed" not in w  # Rasa 3.6 always says this
@@ -52,8 +57,16 @@ def test_rasa_data_validate_is_clean():
 @pytest.mark.model
 def test_the_test_stories_pass(trained_model, tmp_path):
     result = run_rasa(
-        "test", "core", "--model", str(trained_model), "--stories", "tests/test_stories.yml",
-        "--out", str(tmp_path), "--fail-on-prediction-errors", "--no-plot",
+        "test",
+        "core",
+        "--model",
+        str(trained_model),
+        "--stories",
+        "tests/test_stories.yml",
+        "--out",
+        str(tmp_path),
+        "--fail-on-prediction-errors",
+        "--no-plot",
     )
     failed = tmp_path / "failed_test_stories.yml"
     details = failed.read_text() if failed.exists() else ""

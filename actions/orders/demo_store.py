@@ -154,47 +154,179 @@ def fixed_demo_orders(today: dt.date) -> Tuple[List[Order], List[ReturnRecord]]:
     ago = lambda days: today - dt.timedelta(days=days)  # noqa: E731 - reads like the table
     ahead = lambda days: today + dt.timedelta(days=days)  # noqa: E731
     orders = [
-        _order("A1001", JANE, OrderStatus.DELIVERED, ago(10), [("HP-THR-02", 1), ("HP-NAP-90", 2)],
-               shipped=ago(8), delivered=ago(5), carrier="UPS", tracking="1ZH4P9200312345678"),
-        _order("A1002", JANE, OrderStatus.SHIPPED, ago(3), [("AP-SWT-10", 1)],
-               shipped=ago(1), expected=ahead(2), carrier="FedEx", tracking="771234567890"),
-        _order("A1003", JANE, OrderStatus.PROCESSING, today, [("HP-CUT-07", 1), ("HP-MUG-01", 4)],
-               expected=ahead(6)),
-        _order("A1004", MARCUS, OrderStatus.DELIVERED, ago(66),
-               [("HP-LMP-06", 1), ("HP-CSH-08", 2)],
-               shipped=ago(63), delivered=ago(60), carrier="UPS", tracking="1ZH4P9200387654321"),
-        _order("A1005", JANE, OrderStatus.RETURNED, ago(38), [("AP-JKT-12", 1)],
-               shipped=ago(36), delivered=ago(33),
-               carrier="USPS", tracking="9400111899223344556677"),
-        _order("A1006", JANE, OrderStatus.DELAYED, ago(12), [("HP-DUV-03", 1), ("HP-TWL-05", 1)],
-               shipped=ago(10), expected=ahead(4), carrier="DHL", tracking="4829301756"),
-        _order("A1007", PRIYA, OrderStatus.OUT_FOR_DELIVERY, ago(4),
-               [("HP-CND-04", 3), ("AP-SCF-13", 1)],
-               shipped=ago(2), expected=today, carrier="USPS", tracking="9400111899887766554433"),
+        _order(
+            "A1001",
+            JANE,
+            OrderStatus.DELIVERED,
+            ago(10),
+            [("HP-THR-02", 1), ("HP-NAP-90", 2)],
+            shipped=ago(8),
+            delivered=ago(5),
+            carrier="UPS",
+            tracking="1ZH4P9200312345678",
+        ),
+        _order(
+            "A1002",
+            JANE,
+            OrderStatus.SHIPPED,
+            ago(3),
+            [("AP-SWT-10", 1)],
+            shipped=ago(1),
+            expected=ahead(2),
+            carrier="FedEx",
+            tracking="771234567890",
+        ),
+        _order(
+            "A1003",
+            JANE,
+            OrderStatus.PROCESSING,
+            today,
+            [("HP-CUT-07", 1), ("HP-MUG-01", 4)],
+            expected=ahead(6),
+        ),
+        _order(
+            "A1004",
+            MARCUS,
+            OrderStatus.DELIVERED,
+            ago(66),
+            [("HP-LMP-06", 1), ("HP-CSH-08", 2)],
+            shipped=ago(63),
+            delivered=ago(60),
+            carrier="UPS",
+            tracking="1ZH4P9200387654321",
+        ),
+        _order(
+            "A1005",
+            JANE,
+            OrderStatus.RETURNED,
+            ago(38),
+            [("AP-JKT-12", 1)],
+            shipped=ago(36),
+            delivered=ago(33),
+            carrier="USPS",
+            tracking="9400111899223344556677",
+        ),
+        _order(
+            "A1006",
+            JANE,
+            OrderStatus.DELAYED,
+            ago(12),
+            [("HP-DUV-03", 1), ("HP-TWL-05", 1)],
+            shipped=ago(10),
+            expected=ahead(4),
+            carrier="DHL",
+            tracking="4829301756",
+        ),
+        _order(
+            "A1007",
+            PRIYA,
+            OrderStatus.OUT_FOR_DELIVERY,
+            ago(4),
+            [("HP-CND-04", 3), ("AP-SCF-13", 1)],
+            shipped=ago(2),
+            expected=today,
+            carrier="USPS",
+            tracking="9400111899887766554433",
+        ),
         _order("A1008", TOM, OrderStatus.CANCELLED, ago(9), [("AP-FLN-11", 1)]),
-        _order("A1009", DAVID, OrderStatus.DELIVERED, ago(16), [("AP-BNE-15", 1), ("AP-SOC-14", 1)],
-               shipped=ago(14), delivered=ago(12), carrier="FedEx", tracking="771298765432"),
-        _order("A1010", ANA, OrderStatus.DELIVERED, ago(24), [("HP-LMP-06", 1)],
-               shipped=ago(22), delivered=ago(20), carrier="UPS", tracking="1ZH4P9200311223344"),
-        _order("A1011", CARLOS, OrderStatus.DELIVERED, ago(21),
-               [("AP-APR-16", 1), ("HP-MUG-01", 2)],
-               shipped=ago(19), delivered=ago(17),
-               carrier="USPS", tracking="9400111899001122334455"),
-        _order("A1012", EMILY, OrderStatus.DELIVERED, ago(11), [("AP-DNM-92", 1), ("AP-GLV-93", 1)],
-               shipped=ago(10), delivered=ago(8), carrier="DHL", tracking="4829305521"),
+        _order(
+            "A1009",
+            DAVID,
+            OrderStatus.DELIVERED,
+            ago(16),
+            [("AP-BNE-15", 1), ("AP-SOC-14", 1)],
+            shipped=ago(14),
+            delivered=ago(12),
+            carrier="FedEx",
+            tracking="771298765432",
+        ),
+        _order(
+            "A1010",
+            ANA,
+            OrderStatus.DELIVERED,
+            ago(24),
+            [("HP-LMP-06", 1)],
+            shipped=ago(22),
+            delivered=ago(20),
+            carrier="UPS",
+            tracking="1ZH4P9200311223344",
+        ),
+        _order(
+            "A1011",
+            CARLOS,
+            OrderStatus.DELIVERED,
+            ago(21),
+            [("AP-APR-16", 1), ("HP-MUG-01", 2)],
+            shipped=ago(19),
+            delivered=ago(17),
+            carrier="USPS",
+            tracking="9400111899001122334455",
+        ),
+        _order(
+            "A1012",
+            EMILY,
+            OrderStatus.DELIVERED,
+            ago(11),
+            [("AP-DNM-92", 1), ("AP-GLV-93", 1)],
+            shipped=ago(10),
+            delivered=ago(8),
+            carrier="DHL",
+            tracking="4829305521",
+        ),
     ]
     returns = [
-        _return("R5001", "A1005", [("AP-JKT-12", 19500)], "wrong_item", "unused",
-                ReturnStatus.REFUNDED, ago(30), received=ago(24), refunded=ago(20)),
-        _return("R5002", "A1009", [("AP-BNE-15", 3400)], "doesnt_fit", "unused",
-                ReturnStatus.REQUESTED, ago(1)),
-        _return("R5003", "A1010", [("HP-LMP-06", 12500)], "damaged", "defective",
-                ReturnStatus.RECEIVED, ago(9), received=ago(2)),
-        _return("R5004", "A1011", [("AP-APR-16", 4200)], "changed_mind", "used",
-                ReturnStatus.REJECTED, ago(14), received=ago(8)),
+        _return(
+            "R5001",
+            "A1005",
+            [("AP-JKT-12", 19500)],
+            "wrong_item",
+            "unused",
+            ReturnStatus.REFUNDED,
+            ago(30),
+            received=ago(24),
+            refunded=ago(20),
+        ),
+        _return(
+            "R5002",
+            "A1009",
+            [("AP-BNE-15", 3400)],
+            "doesnt_fit",
+            "unused",
+            ReturnStatus.REQUESTED,
+            ago(1),
+        ),
+        _return(
+            "R5003",
+            "A1010",
+            [("HP-LMP-06", 12500)],
+            "damaged",
+            "defective",
+            ReturnStatus.RECEIVED,
+            ago(9),
+            received=ago(2),
+        ),
+        _return(
+            "R5004",
+            "A1011",
+            [("AP-APR-16", 4200)],
+            "changed_mind",
+            "used",
+            ReturnStatus.REJECTED,
+            ago(14),
+            received=ago(8),
+        ),
         # A1004's window is closed, but it had a refunded return while it was open.
-        _return("R5005", "A1004", [("HP-CSH-08", 7800)], "damaged", "defective",
-                ReturnStatus.REFUNDED, ago(55), received=ago(50), refunded=ago(46)),
+        _return(
+            "R5005",
+            "A1004",
+            [("HP-CSH-08", 7800)],
+            "damaged",
+            "defective",
+            ReturnStatus.REFUNDED,
+            ago(55),
+            received=ago(50),
+            refunded=ago(46),
+        ),
     ]
     return orders, returns
 
@@ -252,13 +384,31 @@ def _draft(
             # Delayed: shipped long ago, and now expected days from today.
             OrderStatus.DELAYED: (rng.randint(8, 14), rng.randint(2, 6)),
         }[status]
-        return _order("", customer, status, ago(placed_days), lines, shipped=ago(placed_days - 1),
-                      expected=ago(-expected_in), carrier=carrier, tracking=tracking)
+        return _order(
+            "",
+            customer,
+            status,
+            ago(placed_days),
+            lines,
+            shipped=ago(placed_days - 1),
+            expected=ago(-expected_in),
+            carrier=carrier,
+            tracking=tracking,
+        )
     days = next(delivered_days) if status is OrderStatus.DELIVERED else rng.randint(25, 50)
     shipped = days + rng.randint(2, 4)
     placed = ago(shipped + rng.randint(1, 2))
-    return _order("", customer, status, placed, lines, shipped=ago(shipped), delivered=ago(days),
-                  carrier=carrier, tracking=tracking)
+    return _order(
+        "",
+        customer,
+        status,
+        placed,
+        lines,
+        shipped=ago(shipped),
+        delivered=ago(days),
+        carrier=carrier,
+        tracking=tracking,
+    )
 
 
 def _random_lines(rng: random.Random, regular_only: bool) -> List[Tuple[str, int]]:
@@ -331,9 +481,17 @@ def _generated_return(
     if status is ReturnStatus.REFUNDED:
         refunded = received + dt.timedelta(days=rng.randint(2, 5))
     lines = [(item.sku, item.total_cents) for item in items]
-    return _return(return_id, order.order_id, lines, reason, condition, status, created,
-                   received=None if status is ReturnStatus.REQUESTED else received,
-                   refunded=refunded)
+    return _return(
+        return_id,
+        order.order_id,
+        lines,
+        reason,
+        condition,
+        status,
+        created,
+        received=None if status is ReturnStatus.REQUESTED else received,
+        refunded=refunded,
+    )
 
 
 # --- builders ----------------------------------------------------------------------
@@ -414,8 +572,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     """``python -m actions.orders.demo_store --db PATH [--today YYYY-MM-DD] [--reset]``."""
     parser = argparse.ArgumentParser(description="Seed the Harbor & Pine demo order store.")
     parser.add_argument("--db", required=True, type=Path, help="SQLite file (created if missing)")
-    parser.add_argument("--today", type=dt.date.fromisoformat, default=dt.date.today(),
-                        help="the day demo dates are relative to (default: today)")
+    parser.add_argument(
+        "--today",
+        type=dt.date.fromisoformat,
+        default=dt.date.today(),
+        help="the day demo dates are relative to (default: today)",
+    )
     parser.add_argument("--reset", action="store_true", help="delete every order first and reseed")
     args = parser.parse_args(argv)
     count, seeded = _seed(args.db, args.today, args.reset)

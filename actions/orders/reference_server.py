@@ -152,16 +152,22 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--db", required=True, type=Path, help="SQLite order database")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8800)
-    parser.add_argument("--api-key", default=os.environ.get("ORDER_API_KEY") or None,
-                        help="require this bearer token (default: $ORDER_API_KEY, else none)")
-    parser.add_argument("--seed", action="store_true",
-                        help="seed the demo store first if it has no orders")
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("ORDER_API_KEY") or None,
+        help="require this bearer token (default: $ORDER_API_KEY, else none)",
+    )
+    parser.add_argument(
+        "--seed", action="store_true", help="seed the demo store first if it has no orders"
+    )
     args = parser.parse_args(argv)
     if args.seed:
         seed_demo_store(args.db, dt.date.today())
     if not args.db.exists():
-        parser.error(f"{args.db} does not exist; seed it first (--seed, or "
-                     "python -m actions.orders.demo_store)")
+        parser.error(
+            f"{args.db} does not exist; seed it first (--seed, or "
+            "python -m actions.orders.demo_store)"
+        )
     logging.basicConfig(level=logging.INFO)
     app = create_app(SQLiteOrderSystem(args.db), api_key=args.api_key)
     web.run_app(app, host=args.host, port=args.port)

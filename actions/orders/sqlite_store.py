@@ -191,9 +191,17 @@ def insert_order(conn: sqlite3.Connection, order: Order) -> None:
     conn.execute(
         "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            order.order_id, order.customer_name, order.email, order.postcode, order.status.value,
-            _day(order.placed_on), _day(order.shipped_on), _day(order.delivered_on),
-            _day(order.expected_delivery), order.carrier, order.tracking_number,
+            order.order_id,
+            order.customer_name,
+            order.email,
+            order.postcode,
+            order.status.value,
+            _day(order.placed_on),
+            _day(order.shipped_on),
+            _day(order.delivered_on),
+            _day(order.expected_delivery),
+            order.carrier,
+            order.tracking_number,
         ),
     )
     conn.executemany(
@@ -210,8 +218,14 @@ def insert_return(conn: sqlite3.Connection, record: ReturnRecord) -> None:
     conn.execute(
         "INSERT INTO returns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            record.return_id, record.order_id, record.reason, record.condition, record.status.value,
-            _day(record.created_on), record.refund_cents, _day(record.refunded_on),
+            record.return_id,
+            record.order_id,
+            record.reason,
+            record.condition,
+            record.status.value,
+            _day(record.created_on),
+            record.refund_cents,
+            _day(record.refunded_on),
             json.dumps(list(record.notes)),
         ),
     )

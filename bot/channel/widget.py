@@ -38,21 +38,25 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from websockets.exceptions import ConnectionClosed
 
-from handoff.core.customer_tokens import (DEFAULT_TTL_SECONDS, CustomerTokenError, CustomerTokens,
-                                 new_conversation_id)
 from handoff.core import errors, keys
-from handoff.core.settings import HandoffConfig, load_config
+from handoff.core.customer_tokens import (
+    DEFAULT_TTL_SECONDS,
+    CustomerTokenError,
+    CustomerTokens,
+    new_conversation_id,
+)
 from handoff.core.lifecycle import State
 from handoff.core.outbox import Entry, InvalidMessageId, Outbox, normalize_message
 from handoff.core.redaction import mask_transcript_text
+from handoff.core.settings import HandoffConfig, load_config
 from handoff.core.store import HandoffStore
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "widget"
 WITH_CSR = (State.QUEUED, State.ASSIGNED)
-WAIT_MS = 10_000            # one blocking outbox read of the WebSocket loop
-PAGE = 100                  # outbox entries per GET
+WAIT_MS = 10_000  # one blocking outbox read of the WebSocket loop
+PAGE = 100  # outbox entries per GET
 MAX_META_CHARS = {"page_url": 2048, "locale": 35}
 THANKS_TEXT = "Thank you for your feedback!"
 LEFT_QUEUE_TEXT = "You left the queue. The assistant is here if you need anything else."
@@ -66,6 +70,7 @@ OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
 # ---- Redis keys of this channel (the outbox and handoff keys live in handoff.core.keys) -----------
 
+
 def rate_key(scope: str, subject: str, window: int) -> str:
     """Counter of requests by ``subject`` (a conversation id or a client IP) in one minute."""
     return f"widget:rate:{scope}:{window}:{subject}"
@@ -77,6 +82,7 @@ def meta_key(conv_id: str) -> str:
 
 
 # ---- settings and errors -----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class WidgetSettings:
@@ -103,23 +109,32 @@ class WidgetSettings:
     metrics_retention_seconds: int = 90 * 86400
 
     # Keys accepted in credentials.yml; the rest comes from the handoff config.
-    CREDENTIAL_KEYS = ("redis_url", "token_ttl_seconds", "max_message_chars",
-                       "rate_limit_per_minute", "session_rate_limit_per_minute")
+    CREDENTIAL_KEYS = (
+        "redis_url",
+        "token_ttl_seconds",
+        "max_message_chars",
+        "rate_limit_per_minute",
+        "session_rate_limit_per_minute",
+    )
 
     def __post_init__(self) -> None:
         """Reject values the channel cannot work with."""
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.type == "int" and (isinstance(value, bool) or not isinstance(value, int)
-                                    or value <= 0):
+            if f.type == "int" and (
+                isinstance(value, bool) or not isinstance(value, int) or value <= 0
+            ):
                 raise errors.ConfigError(f"widget channel: {f.name} must be a positive integer")
         if not self.redis_url or not self.secret:
             raise errors.ConfigError("widget channel: redis_url and secret are required")
 
     @classmethod
-    def from_credentials(cls, credentials: Optional[Mapping[str, Any]],
-                         config: HandoffConfig, env: Optional[Mapping[str, str]] = None,
-                         ) -> "WidgetSettings":
+    def from_credentials(
+        cls,
+        credentials: Optional[Mapping[str, Any]],
+        config: HandoffConfig,
+        env: Optional[Mapping[str, str]] = None,
+    ) -> "WidgetSettings":
         """Credentials first, then ``$REDIS_URL``, then the handoff config.
 
         Raises:
@@ -129,29 +144,40 @@ class WidgetSettings:
         given = dict(credentials or {})
         unknown = set(given) - set(cls.CREDENTIAL_KEYS)
         if unknown:
-            raise errors.ConfigError(f"widget channel: unknown credentials keys: "
-                                     f"{', '.join(sorted(unknown))}; known: "
-                                     f"{', '.join(cls.CREDENTIAL_KEYS)}")
+            raise errors.ConfigError(
+                f"widget channel: unknown credentials keys: "
+                f"{', '.join(sorted(unknown))}; known: "
+                f"{', '.join(cls.CREDENTIAL_KEYS)}"
+            )
         given = {k: v for k, v in given.items() if v is not None}
         redis_url = given.pop("redis_url", None) or env.get("REDIS_URL") or config.redis_url
-        return cls(redis_url=str(redis_url), secret=config.secret,
-                   record_ttl_seconds=config.record_ttl_days * 86400,
-                   metrics_retention_seconds=config.metrics_retention_days * 86400, **given)
+        return cls(
+            redis_url=str(redis_url),
+            secret=config.secret,
+            record_ttl_seconds=config.record_ttl_days * 86400,
+            metrics_retention_seconds=config.metrics_retention_days * 86400,
+            **given,
+        )
 
 
 class WidgetError(Exception):
     """A request the channel refuses, with its HTTP status and stable error code."""
 
-    def __init__(self, status: int, code: str, message: str,
-                 headers: Optional[Dict[str, str]] = None):
+    def __init__(
+        self, status: int, code: str, message: str, headers: Optional[Dict[str, str]] = None
+    ):
         """Create the error."""
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
 
 
-_DOMAIN_STATUS = ((errors.AuthError, 401), (errors.InvalidInput, 400),
-                  (errors.ConversationNotFound, 404), (errors.InvalidTransition, 409),
-                  (errors.Busy, 503))
+_DOMAIN_STATUS = (
+    (errors.AuthError, 401),
+    (errors.InvalidInput, 400),
+    (errors.ConversationNotFound, 404),
+    (errors.InvalidTransition, 409),
+    (errors.Busy, 503),
+)
 
 
 def as_widget_error(exc: Exception) -> WidgetError:
@@ -184,10 +210,12 @@ def _json_errors(handler: Callable[..., Awaitable[HTTPResponse]]):
         except Exception as exc:  # noqa: BLE001 - the edge: everything becomes JSON
             err = as_widget_error(exc)
             return response.json(_error_body(err), status=err.status, headers=err.headers)
+
     return wrapped
 
 
 # ---- output -------------------------------------------------------------------------------------
+
 
 class OutboxOutput(OutputChannel):
     """Writes every bot message to the recipient's outbox; remembers what it wrote.
@@ -217,13 +245,15 @@ class OutboxOutput(OutputChannel):
         """A plain text reply."""
         await self.append(recipient_id, {"text": text})
 
-    async def send_text_with_buttons(self, recipient_id: Text, text: Text,
-                                     buttons: List[Dict[Text, Any]], **kwargs: Any) -> None:
+    async def send_text_with_buttons(
+        self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
+    ) -> None:
         """A reply with buttons (``title`` + ``payload``; ``url`` kept for link buttons)."""
         await self.append(recipient_id, {"text": text or "", "buttons": _buttons(buttons)})
 
-    async def send_quick_replies(self, recipient_id: Text, text: Text,
-                                 quick_replies: List[Dict[Text, Any]], **kwargs: Any) -> None:
+    async def send_quick_replies(
+        self, recipient_id: Text, text: Text, quick_replies: List[Dict[Text, Any]], **kwargs: Any
+    ) -> None:
         """Quick replies are shown as buttons."""
         await self.send_text_with_buttons(recipient_id, text, quick_replies)
 
@@ -239,8 +269,9 @@ class OutboxOutput(OutputChannel):
         """Carousel elements, passed through as-is."""
         await self.append(recipient_id, {"text": "", "elements": list(elements)})
 
-    async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any],
-                               **kwargs: Any) -> None:
+    async def send_custom_json(
+        self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any
+    ) -> None:
         """A custom payload, passed through as ``custom``."""
         await self.append(recipient_id, {"text": "", "custom": json_message})
 
@@ -250,8 +281,10 @@ def _buttons(buttons: Any) -> List[Dict[str, str]]:
     for button in buttons or []:
         if not isinstance(button, Mapping):
             continue
-        shaped = {"title": str(button.get("title", "")),
-                  "payload": "" if button.get("payload") is None else str(button["payload"])}
+        shaped = {
+            "title": str(button.get("title", "")),
+            "payload": "" if button.get("payload") is None else str(button["payload"]),
+        }
         if button.get("url"):
             shaped["url"] = str(button["url"])
         result.append(shaped)
@@ -265,6 +298,7 @@ def _wire(entry: Entry) -> Dict[str, Any]:
 
 
 # ---- the input channel --------------------------------------------------------------------------
+
 
 class WidgetInput(InputChannel):
     """The website widget's channel: sessions, messages, catch-up and a live socket.
@@ -314,8 +348,11 @@ class WidgetInput(InputChannel):
     @property
     def store(self) -> HandoffStore:
         """Handoff records (state, transcript, CSAT)."""
-        return HandoffStore(self.redis, record_ttl_seconds=self.settings.record_ttl_seconds,
-                            metrics_retention_seconds=self.settings.metrics_retention_seconds)
+        return HandoffStore(
+            self.redis,
+            record_ttl_seconds=self.settings.record_ttl_seconds,
+            metrics_retention_seconds=self.settings.metrics_retention_seconds,
+        )
 
     async def close(self) -> None:
         """Close the Redis client (the next use opens a new one)."""
@@ -348,18 +385,21 @@ class WidgetInput(InputChannel):
         async def post_message(request: Request) -> HTTPResponse:
             conv_id = self.tokens.verify(_bearer(request))
             body = _json_object(request.body, required=True)
-            status, entries = await self.handle_text(request, on_new_message, conv_id,
-                                                     body.get("text"), body.get("metadata"))
+            status, entries = await self.handle_text(
+                request, on_new_message, conv_id, body.get("text"), body.get("metadata")
+            )
             return response.json({"messages": [_wire(e) for e in entries]}, status=status)
 
         @bp.route("/messages", methods=["GET"])
         @_json_errors
         async def get_messages(request: Request) -> HTTPResponse:
             conv_id = self.tokens.verify(_bearer(request))
-            entries = await self.outbox.read_after(conv_id, request.args.get("after") or None,
-                                                   count=PAGE + 1)
-            return response.json({"messages": [_wire(e) for e in entries[:PAGE]],
-                                  "more": len(entries) > PAGE})
+            entries = await self.outbox.read_after(
+                conv_id, request.args.get("after") or None, count=PAGE + 1
+            )
+            return response.json(
+                {"messages": [_wire(e) for e in entries[:PAGE]], "more": len(entries) > PAGE}
+            )
 
         @bp.route("/leave", methods=["POST"])
         @_json_errors
@@ -391,16 +431,20 @@ class WidgetInput(InputChannel):
                 conv_id = None  # stale or foreign token: a fresh conversation instead
         resumed = conv_id is not None
         if not resumed:
-            await self._check_rate("session", request.remote_addr or request.ip or "unknown",
-                                   self.settings.session_rate_limit_per_minute)
+            await self._check_rate(
+                "session",
+                request.remote_addr or request.ip or "unknown",
+                self.settings.session_rate_limit_per_minute,
+            )
             conv_id = new_conversation_id()
             await self.store.note_conversation_started(conv_id)
         issued = self.tokens.issue(conv_id)
         await self._remember_metadata(conv_id, metadata)
         return {**issued.to_dict(), "resumed": resumed}
 
-    async def handle_text(self, request: Request, on_new_message: OnNewMessage, conv_id: str,
-                          text: Any, metadata: Any) -> Tuple[int, List[Entry]]:
+    async def handle_text(
+        self, request: Request, on_new_message: OnNewMessage, conv_id: str, text: Any, metadata: Any
+    ) -> Tuple[int, List[Entry]]:
         """One customer message, from HTTP or the socket.
 
         Returns:
@@ -420,8 +464,9 @@ class WidgetInput(InputChannel):
             return 200, output.entries
         state = await self._state(conv_id)
         metadata = await self._remember_metadata(conv_id, metadata)
-        message = UserMessage(text, output, sender_id=conv_id, input_channel=CHANNEL,
-                              metadata=metadata or None)
+        message = UserMessage(
+            text, output, sender_id=conv_id, input_channel=CHANNEL, metadata=metadata or None
+        )
         failed = False
         try:
             await on_new_message(message)
@@ -430,17 +475,18 @@ class WidgetInput(InputChannel):
             failed = True
         if state in WITH_CSR:
             # The CSR must see it even when Rasa failed (then without an intent).
-            intent, confidence = (None, None) if failed else await _latest_intent(request,
-                                                                                   conv_id)
+            intent, confidence = (None, None) if failed else await _latest_intent(request, conv_id)
             try:
                 await self.store.record_customer_message(
-                    conv_id, mask_transcript_text(text), intent=intent, confidence=confidence)
+                    conv_id, mask_transcript_text(text), intent=intent, confidence=confidence
+                )
             except errors.ConversationNotFound:
                 logger.warning("widget channel: handoff record of %s vanished", conv_id)
             return 202, output.entries
         if failed:
-            raise WidgetError(502, "bot_unavailable",
-                              "the assistant could not answer just now; please try again")
+            raise WidgetError(
+                502, "bot_unavailable", "the assistant could not answer just now; please try again"
+            )
         return 200, output.entries
 
     async def leave_queue(self, request: Request, conv_id: str) -> Dict[str, Any]:
@@ -465,13 +511,16 @@ class WidgetInput(InputChannel):
             return
         after = request.args.get("after") or None
         if after is not None and not _STREAM_ID.match(after):
-            await _send_error(ws, WidgetError(400, "invalid_input",
-                                              "`after` must be a message id from this API"))
+            await _send_error(
+                ws, WidgetError(400, "invalid_input", "`after` must be a message id from this API")
+            )
             await ws.close(4400, "invalid after")
             return
-        tasks = [asyncio.ensure_future(self._deliver(ws, conv_id, after)),
-                 asyncio.ensure_future(self._forward_signals(ws, conv_id)),
-                 asyncio.ensure_future(self._receive(request, ws, conv_id, on_new_message))]
+        tasks = [
+            asyncio.ensure_future(self._deliver(ws, conv_id, after)),
+            asyncio.ensure_future(self._forward_signals(ws, conv_id)),
+            asyncio.ensure_future(self._receive(request, ws, conv_id, on_new_message)),
+        ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -490,8 +539,7 @@ class WidgetInput(InputChannel):
         outbox = self.outbox
         while True:
             for entry_id, message in await outbox.wait_after(conv_id, after, WAIT_MS):
-                await ws.send(json.dumps({"type": "message", "id": entry_id,
-                                          "message": message}))
+                await ws.send(json.dumps({"type": "message", "id": entry_id, "message": message}))
                 after = entry_id
 
     async def _forward_signals(self, ws: Any, conv_id: str) -> None:
@@ -510,8 +558,9 @@ class WidgetInput(InputChannel):
         finally:
             await pubsub.close()
 
-    async def _receive(self, request: Request, ws: Any, conv_id: str,
-                       on_new_message: OnNewMessage) -> None:
+    async def _receive(
+        self, request: Request, ws: Any, conv_id: str, on_new_message: OnNewMessage
+    ) -> None:
         while True:
             raw = await ws.recv()
             if raw is None:
@@ -523,22 +572,25 @@ class WidgetInput(InputChannel):
             except Exception as exc:  # noqa: BLE001 - a bad frame never closes the socket
                 await _send_error(ws, as_widget_error(exc))
 
-    async def _on_frame(self, request: Request, ws: Any, conv_id: str,
-                        on_new_message: OnNewMessage, raw: Any) -> None:
+    async def _on_frame(
+        self, request: Request, ws: Any, conv_id: str, on_new_message: OnNewMessage, raw: Any
+    ) -> None:
         if not isinstance(raw, str):
             raise WidgetError(400, "invalid_frame", "frames must be JSON text")
         frame = _json_object(raw.encode(), required=True)
         kind = frame.get("type")
         if kind == "message":
-            await self.handle_text(request, on_new_message, conv_id, frame.get("text"),
-                                   frame.get("metadata"))
+            await self.handle_text(
+                request, on_new_message, conv_id, frame.get("text"), frame.get("metadata")
+            )
         elif kind == "ack":
             pass  # delivery state lives in the client; the id only documents what it showed
         elif kind == "ping":
             await ws.send(json.dumps({"type": "pong"}))
         else:
-            raise WidgetError(400, "invalid_frame",
-                              "frame `type` must be one of message, ack, ping")
+            raise WidgetError(
+                400, "invalid_frame", "frame `type` must be one of message, ack, ping"
+            )
 
     # -- rules --
 
@@ -551,8 +603,9 @@ class WidgetInput(InputChannel):
             raise WidgetError(400, "empty_message", "`text` must not be empty")
         if len(text) > self.settings.max_message_chars:
             limit = self.settings.max_message_chars
-            raise WidgetError(413, "message_too_long",
-                              f"messages are limited to {limit} characters")
+            raise WidgetError(
+                413, "message_too_long", f"messages are limited to {limit} characters"
+            )
         return text
 
     async def _check_rate(self, scope: str, subject: str, limit: int) -> None:
@@ -564,9 +617,12 @@ class WidgetInput(InputChannel):
             count, _ = await pipe.execute()
         if int(count) > limit:
             wait = max(1, 60 - int(now % 60))
-            raise WidgetError(429, "rate_limited",
-                              f"more than {limit} requests a minute; try again in {wait} s",
-                              headers={"Retry-After": str(wait)})
+            raise WidgetError(
+                429,
+                "rate_limited",
+                f"more than {limit} requests a minute; try again in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
 
     async def _state(self, conv_id: str) -> State:
         try:
@@ -608,8 +664,9 @@ class WidgetInput(InputChannel):
         try:
             await self.store.set_csat(conv_id, score)
         except (errors.ConversationNotFound, errors.InvalidTransition) as exc:
-            raise WidgetError(409, "cannot_rate",
-                              "only a chat closed by our support team can be rated") from exc
+            raise WidgetError(
+                409, "cannot_rate", "only a chat closed by our support team can be rated"
+            ) from exc
         await output.append(conv_id, {"kind": "csat_thanks", "text": THANKS_TEXT})
 
     async def _remember_metadata(self, conv_id: str, given: Dict[str, str]) -> Dict[str, str]:
@@ -625,6 +682,7 @@ class WidgetInput(InputChannel):
 
 
 # ---- request helpers ----------------------------------------------------------------------------
+
 
 def _bearer(request: Request) -> Optional[str]:
     header = request.headers.get("Authorization", "")
@@ -658,8 +716,9 @@ def _clean_metadata(raw: Any) -> Dict[str, str]:
         if value is None or value == "":
             continue
         if not isinstance(value, str) or len(value) > limit:
-            raise WidgetError(400, "invalid_input",
-                              f"`{key}` must be a string of at most {limit} characters")
+            raise WidgetError(
+                400, "invalid_input", f"`{key}` must be a string of at most {limit} characters"
+            )
         clean[key] = value
     return clean
 
@@ -672,6 +731,7 @@ async def _send_error(ws: Any, err: WidgetError) -> None:
 
 
 # ---- the Rasa agent in this process (absent in tests that fake on_new_message) -------------
+
 
 async def _latest_intent(request: Request, conv_id: str) -> Tuple[Optional[str], Optional[float]]:
     """The intent Rasa gave the customer's latest message, best effort."""

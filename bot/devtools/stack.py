@@ -40,7 +40,9 @@ class StackSettings:
     order_db: Path = Path("var/demo_store.db")
     log_dir: Path = Path("var/log")
     data_dir: Path = Path("var/redis")
-    rasa_token: str = field(default_factory=lambda: os.environ.get("RASA_TOKEN") or secrets.token_urlsafe(24))
+    rasa_token: str = field(
+        default_factory=lambda: os.environ.get("RASA_TOKEN") or secrets.token_urlsafe(24)
+    )
     extra_env: Dict[str, str] = field(default_factory=dict)
 
     @property
@@ -76,14 +78,26 @@ def wait_for_http(url: str, proc: subprocess.Popen, timeout: float, log: Path) -
 
 
 @contextmanager
-def process(name: str, command: List[str], env: Dict[str, str], settings: StackSettings,
-            health_url: str, timeout: float) -> Iterator[subprocess.Popen]:
+def process(
+    name: str,
+    command: List[str],
+    env: Dict[str, str],
+    settings: StackSettings,
+    health_url: str,
+    timeout: float,
+) -> Iterator[subprocess.Popen]:
     """Run one process with its log in ``log_dir``; stop it on exit."""
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     log = settings.log_dir / f"{name}.log"
     with open(log, "ab") as out:
-        proc = subprocess.Popen(command, cwd=settings.project_dir, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            command,
+            cwd=settings.project_dir,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_for_http(health_url, proc, timeout, log)
         yield proc
@@ -103,19 +117,21 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def base_env(settings: StackSettings) -> Dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "BOT_PROJECT_DIR": str(settings.project_dir.resolve()),
-        "ORDER_DB_PATH": str(settings.order_db.resolve()),
-        "REDIS_URL": settings.redis_url or "",
-        "RASA_URL": settings.rasa_url,
-        "RASA_TOKEN": settings.rasa_token,
-        "HANDOFF_PORT": str(settings.handoff_port),
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        # Rasa's telemetry and error reports would call out to the internet.
-        "RASA_TELEMETRY_ENABLED": "false",
-        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "BOT_PROJECT_DIR": str(settings.project_dir.resolve()),
+            "ORDER_DB_PATH": str(settings.order_db.resolve()),
+            "REDIS_URL": settings.redis_url or "",
+            "RASA_URL": settings.rasa_url,
+            "RASA_TOKEN": settings.rasa_token,
+            "HANDOFF_PORT": str(settings.handoff_port),
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            # Rasa's telemetry and error reports would call out to the internet.
+            "RASA_TELEMETRY_ENABLED": "false",
+            "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(settings.extra_env)
     return env
 
@@ -125,8 +141,11 @@ def write_endpoints(settings: StackSettings) -> Path:
     source = yaml.safe_load((settings.project_dir / "endpoints.yml").read_text())
     source["action_endpoint"] = {"url": f"http://127.0.0.1:{settings.actions_port}/webhook"}
     redis = urlparse(settings.redis_url or "")
-    where = {"url": redis.hostname or "127.0.0.1", "port": redis.port or 6379,
-             "db": int((redis.path or "/0").strip("/") or 0)}
+    where = {
+        "url": redis.hostname or "127.0.0.1",
+        "port": redis.port or 6379,
+        "db": int((redis.path or "/0").strip("/") or 0),
+    }
     if redis.password:
         where["password"] = redis.password
     source["tracker_store"] = {**source.get("tracker_store", {}), **where}
@@ -139,9 +158,23 @@ def write_endpoints(settings: StackSettings) -> Path:
 
 @contextmanager
 def action_server(settings: StackSettings) -> Iterator[subprocess.Popen]:
-    command = [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(settings.actions_port)]
-    with process("actions", command, base_env(settings), settings,
-                 f"http://127.0.0.1:{settings.actions_port}/health", timeout=120) as proc:
+    command = [
+        sys.executable,
+        "-m",
+        "rasa_sdk",
+        "--actions",
+        "actions",
+        "--port",
+        str(settings.actions_port),
+    ]
+    with process(
+        "actions",
+        command,
+        base_env(settings),
+        settings,
+        f"http://127.0.0.1:{settings.actions_port}/health",
+        timeout=120,
+    ) as proc:
         yield proc
 
 
@@ -150,12 +183,32 @@ def rasa_server(settings: StackSettings) -> Iterator[subprocess.Popen]:
     if settings.model is None:
         raise ValueError("rasa_server needs a trained model path")
     command = [
-        sys.executable, "-m", "rasa", "run", "--model", str(settings.model), "--port", str(settings.rasa_port),
-        "--endpoints", str(write_endpoints(settings)), "--credentials", "credentials.yml",
-        "--enable-api", "--auth-token", settings.rasa_token, "--cors", "*",
+        sys.executable,
+        "-m",
+        "rasa",
+        "run",
+        "--model",
+        str(settings.model),
+        "--port",
+        str(settings.rasa_port),
+        "--endpoints",
+        str(write_endpoints(settings)),
+        "--credentials",
+        "credentials.yml",
+        "--enable-api",
+        "--auth-token",
+        settings.rasa_token,
+        "--cors",
+        "*",
     ]
-    with process("rasa", command, base_env(settings), settings,
-                 f"{settings.rasa_url}/status?token={settings.rasa_token}", timeout=300) as proc:
+    with process(
+        "rasa",
+        command,
+        base_env(settings),
+        settings,
+        f"{settings.rasa_url}/status?token={settings.rasa_token}",
+        timeout=300,
+    ) as proc:
         yield proc
 
 
@@ -167,15 +220,32 @@ def redis_server(settings: StackSettings) -> Iterator[Optional[subprocess.Popen]
         return
     binary = shutil.which("redis-server")
     if binary is None:
-        raise RuntimeError("redis-server is not installed (Debian package redis-server) and REDIS_URL is not set")
+        raise RuntimeError(
+            "redis-server is not installed (Debian package redis-server) and REDIS_URL is not set"
+        )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     # Append-only persistence: trackers and the CSR queue survive a restart.
-    command = [binary, "--port", str(settings.redis_port), "--bind", "127.0.0.1",
-               "--dir", str(settings.data_dir.resolve()), "--appendonly", "yes",
-               "--logfile", str((settings.log_dir / "redis.log").resolve())]
-    proc = subprocess.Popen(command, cwd=settings.project_dir, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [
+        binary,
+        "--port",
+        str(settings.redis_port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(settings.data_dir.resolve()),
+        "--appendonly",
+        "yes",
+        "--logfile",
+        str((settings.log_dir / "redis.log").resolve()),
+    ]
+    proc = subprocess.Popen(
+        command,
+        cwd=settings.project_dir,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_for_port(settings.redis_port, proc)
         settings.redis_url = f"redis://127.0.0.1:{settings.redis_port}/0"
@@ -200,8 +270,14 @@ def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 15) -> No
 @contextmanager
 def handoff_service(settings: StackSettings) -> Iterator[subprocess.Popen]:
     command = [sys.executable, "-m", "handoff.service"]
-    with process("handoff", command, base_env(settings), settings,
-                 f"{settings.handoff_url}/health", timeout=60) as proc:
+    with process(
+        "handoff",
+        command,
+        base_env(settings),
+        settings,
+        f"{settings.handoff_url}/health",
+        timeout=60,
+    ) as proc:
         yield proc
 
 
@@ -225,8 +301,8 @@ async def ensure_demo_accounts(redis_url: str) -> None:
     from redis.asyncio import Redis
 
     from handoff.core.auth import Auth
-    from handoff.core.settings import load_config
     from handoff.core.errors import AccountExists
+    from handoff.core.settings import load_config
 
     redis = Redis.from_url(redis_url)
     try:
@@ -241,17 +317,23 @@ async def ensure_demo_accounts(redis_url: str) -> None:
 
 
 def main() -> None:
-    from actions.orders.demo_store import seed_demo_store
-    from bot.nlu.training import ensure_model
     import datetime as dt
 
-    settings = StackSettings(model=ensure_model(Path(".")), redis_url=os.environ.get("REDIS_URL") or None)
+    from actions.orders.demo_store import seed_demo_store
+    from bot.nlu.training import ensure_model
+
+    settings = StackSettings(
+        model=ensure_model(Path(".")), redis_url=os.environ.get("REDIS_URL") or None
+    )
     settings.order_db.parent.mkdir(parents=True, exist_ok=True)
     seed_demo_store(settings.order_db, dt.date.today())
     # SIGTERM (e.g. from a service manager) stops the stack as cleanly as Ctrl+C.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    print("starting Redis, the action server, Rasa and the handoff service "
-          "(loading the model takes about a minute)...", flush=True)
+    print(
+        "starting Redis, the action server, Rasa and the handoff service "
+        "(loading the model takes about a minute)...",
+        flush=True,
+    )
     try:
         with bot_stack(settings):
             asyncio.run(ensure_demo_accounts(settings.redis_url))
@@ -261,7 +343,7 @@ def main() -> None:
                 f"  CSR console:             {settings.handoff_url}/console\n"
                 f"  Chat in this terminal:   make shell\n"
                 f"  Chat over HTTP:          curl -s -XPOST {settings.rasa_url}/webhooks/rest/webhook "
-                f"-d '{{\"sender\": \"me\", \"message\": \"where is my order A1002?\"}}'\n"
+                f'-d \'{{"sender": "me", "message": "where is my order A1002?"}}\'\n'
                 f"  Handoff API (CSRs):      {settings.handoff_url}/api  (OpenAPI: {settings.handoff_url}/openapi.yaml)\n"
                 f"  Demo logins:             alice / {DEMO_PASSWORD} (CSR), admin / {DEMO_PASSWORD} (admin)\n"
                 f"  Redis:                   {settings.redis_url}\n"

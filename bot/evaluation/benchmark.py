@@ -35,11 +35,18 @@ import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import (Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple,
-                    TypeVar)
+from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
-from bot.evaluation.scoring import (FALLBACK, Prediction, Report, faq_label, label_of, load_examples,
-                          parse_timed, percentile)
+from bot.evaluation.scoring import (
+    FALLBACK,
+    Prediction,
+    Report,
+    faq_label,
+    label_of,
+    load_examples,
+    parse_timed,
+    percentile,
+)
 
 REPO_DIR = Path(__file__).resolve().parents[2]
 BENCHMARK_FILES = ("bitext_dev", "bitext_test", "clinc_dev", "clinc_test")
@@ -55,8 +62,9 @@ NLU_ONLY = frozenset({"baseline"})
 
 CORE, UNSUPPORTED, OUT_OF_SCOPE = "core", "unsupported", "out_of_scope"
 # Predictions that start a transaction on the customer's order: wrong for unsupported requests.
-TRANSACTIONS: FrozenSet[str] = frozenset({"order_status", "return_request", "refund_status",
-                                          "cancel_order"})
+TRANSACTIONS: FrozenSet[str] = frozenset(
+    {"order_status", "return_request", "refund_status", "cancel_order"}
+)
 # A core request answered with one of these fell through: a false fallback.
 FALLBACK_LABELS: FrozenSet[str] = frozenset({FALLBACK, "out_of_scope"})
 
@@ -67,11 +75,22 @@ SAMPLE_SEED = 1729
 
 # Bitext's language-variation tags (TAGS.md of the Bitext datasets).
 TAG_NAMES = {
-    "B": "basic syntactic structure", "C": "coordinated syntax", "D": "indirect speech",
-    "E": "abbreviations", "G": "regional variation", "I": "interrogative", "K": "keyword only",
-    "L": "lexical/semantic variation", "M": "morphological variation", "N": "negation",
-    "P": "polite", "Q": "colloquial", "R": "respect structures", "W": "offensive",
-    "Y": "code switching", "Z": "typos and errors",
+    "B": "basic syntactic structure",
+    "C": "coordinated syntax",
+    "D": "indirect speech",
+    "E": "abbreviations",
+    "G": "regional variation",
+    "I": "interrogative",
+    "K": "keyword only",
+    "L": "lexical/semantic variation",
+    "M": "morphological variation",
+    "N": "negation",
+    "P": "polite",
+    "Q": "colloquial",
+    "R": "respect structures",
+    "W": "offensive",
+    "Y": "code switching",
+    "Z": "typos and errors",
 }
 
 
@@ -133,8 +152,9 @@ def default_benchmarks_dir() -> Path:
 T = TypeVar("T")
 
 
-def stratified_sample(items: Sequence[T], n: Optional[int], key=lambda row: row.source_intent,
-                      seed: int = SAMPLE_SEED) -> List[T]:
+def stratified_sample(
+    items: Sequence[T], n: Optional[int], key=lambda row: row.source_intent, seed: int = SAMPLE_SEED
+) -> List[T]:
     """A deterministic subset of about ``n`` items with each stratum's share kept.
 
     Quotas are proportional (largest remainder, ties by stratum name), every stratum keeps at
@@ -200,8 +220,9 @@ def score(row: Row, predicted: str, mapping: Mapping[str, Rule]) -> Outcome:
         right = predicted not in TRANSACTIONS
     else:
         right = predicted in (rule.accepted or FALLBACK_LABELS)
-    return Outcome(row.source_intent, rule.kind, predicted, right, predicted in FALLBACK_LABELS,
-                   row.tags)
+    return Outcome(
+        row.source_intent, rule.kind, predicted, right, predicted in FALLBACK_LABELS, row.tags
+    )
 
 
 @dataclass(frozen=True)
@@ -229,8 +250,12 @@ class Scores:
     oos_recall: Rate
     false_fallback: Rate  # share of core messages predicted nlu_fallback / out_of_scope
 
-    METRICS = (("core_accuracy", "core accuracy"), ("unsupported_safe", "unsupported-safe rate"),
-               ("oos_recall", "out-of-scope recall"), ("false_fallback", "false-fallback rate"))
+    METRICS = (
+        ("core_accuracy", "core accuracy"),
+        ("unsupported_safe", "unsupported-safe rate"),
+        ("oos_recall", "out-of-scope recall"),
+        ("false_fallback", "false-fallback rate"),
+    )
 
 
 def aggregate(outcomes: Sequence[Outcome]) -> Scores:
@@ -254,8 +279,9 @@ def per_tag(outcomes: Sequence[Outcome]) -> Dict[str, Rate]:
     return {letter: Rate(hits[letter], totals[letter]) for letter in sorted(totals)}
 
 
-def confusions(outcomes: Iterable[Outcome], top: Optional[int] = None
-               ) -> List[Tuple[Tuple[str, str], int]]:
+def confusions(
+    outcomes: Iterable[Outcome], top: Optional[int] = None
+) -> List[Tuple[Tuple[str, str], int]]:
     """The (source_intent, predicted) pairs of wrong outcomes, most frequent first."""
     pairs = Counter((o.source_intent, o.predicted) for o in outcomes if not o.right)
     return sorted(pairs.items(), key=lambda item: (-item[1], item[0]))[:top]
@@ -275,8 +301,10 @@ def relabel(parse: Mapping[str, Any], threshold: float, ambiguity_threshold: flo
     confidence = float(top.get("confidence") or 0.0)
     if confidence < threshold:
         return FALLBACK
-    if len(ranking) > 1 and confidence - float(ranking[1].get("confidence") or 0.0) \
-            < ambiguity_threshold:
+    if (
+        len(ranking) > 1
+        and confidence - float(ranking[1].get("confidence") or 0.0) < ambiguity_threshold
+    ):
         return FALLBACK
     return faq_label(parse) if top.get("name") == "faq" else top.get("name") or FALLBACK
 
@@ -292,24 +320,38 @@ class CurvePoint:
 Parsed = Tuple[Row, Mapping[str, Any]]
 
 
-def threshold_curve(oos_side: Sequence[Parsed], core_side: Sequence[Parsed],
-                    mapping: Mapping[str, Rule], thresholds: Sequence[float] = THRESHOLDS,
-                    ambiguity_threshold: float = 0.0) -> List[CurvePoint]:
+def threshold_curve(
+    oos_side: Sequence[Parsed],
+    core_side: Sequence[Parsed],
+    mapping: Mapping[str, Rule],
+    thresholds: Sequence[float] = THRESHOLDS,
+    ambiguity_threshold: float = 0.0,
+) -> List[CurvePoint]:
     """Out-of-scope recall and false fallbacks at each threshold, from stored parses."""
     points = []
     for threshold in thresholds:
+
         def scores_of(side: Sequence[Parsed]) -> Scores:
-            return aggregate([score(row, relabel(parse, threshold, ambiguity_threshold), mapping)
-                              for row, parse in side])
+            return aggregate(
+                [
+                    score(row, relabel(parse, threshold, ambiguity_threshold), mapping)
+                    for row, parse in side
+                ]
+            )
+
         oos, core = scores_of(oos_side), scores_of(core_side)
-        points.append(CurvePoint(threshold, oos.oos_recall, core.false_fallback,
-                                 core.core_accuracy))
+        points.append(
+            CurvePoint(threshold, oos.oos_recall, core.false_fallback, core.core_accuracy)
+        )
     return points
 
 
-def choose_threshold(points: Sequence[CurvePoint], max_false_fallback: float = MAX_FALSE_FALLBACK,
-                     current: Optional[float] = None,
-                     recall_slack: int = RECALL_SLACK) -> Optional[CurvePoint]:
+def choose_threshold(
+    points: Sequence[CurvePoint],
+    max_false_fallback: float = MAX_FALSE_FALLBACK,
+    current: Optional[float] = None,
+    recall_slack: int = RECALL_SLACK,
+) -> Optional[CurvePoint]:
     """Highest out-of-scope recall with false fallbacks <= the limit.
 
     Recalls within ``recall_slack`` out-of-scope messages of the best count as a tie: on a dev
@@ -319,15 +361,24 @@ def choose_threshold(points: Sequence[CurvePoint], max_false_fallback: float = M
     configured one: no change without evidence), then the lower threshold.
     None when no threshold keeps false fallbacks within the limit.
     """
-    allowed = [p for p in points if p.false_fallback.value is not None
-               and p.false_fallback.value <= max_false_fallback]
+    allowed = [
+        p
+        for p in points
+        if p.false_fallback.value is not None and p.false_fallback.value <= max_false_fallback
+    ]
     if not allowed:
         return None
     best = max(p.oos_recall.hits for p in allowed)
     tied = [p for p in allowed if p.oos_recall.hits >= best - recall_slack]
-    return max(tied, key=lambda p: (
-        round(-p.false_fallback.value, 9), round(p.core_accuracy.value or 0.0, 9),
-        -abs(p.threshold - current) if current is not None else 0.0, -p.threshold))
+    return max(
+        tied,
+        key=lambda p: (
+            round(-p.false_fallback.value, 9),
+            round(p.core_accuracy.value or 0.0, 9),
+            -abs(p.threshold - current) if current is not None else 0.0,
+            -p.threshold,
+        ),
+    )
 
 
 def timing_ms(seconds: Sequence[float]) -> Tuple[float, float]:
@@ -380,16 +431,18 @@ def parse_with(agent: Any, rows: Sequence[Row]) -> List[ParsedRow]:
     return asyncio.run(_parse_all(agent, rows))
 
 
-def evaluate_benchmark(agent: Any, name: str, rows: Sequence[Row], mapping: Mapping[str, Rule]
-                       ) -> FileResult:
+def evaluate_benchmark(
+    agent: Any, name: str, rows: Sequence[Row], mapping: Mapping[str, Rule]
+) -> FileResult:
     parsed = parse_with(agent, rows)
     return FileResult(name, parsed, [score(p.row, p.label, mapping) for p in parsed])
 
 
 def evaluate_own_test_set(agent: Any, rows: Sequence[Row]) -> FileResult:
     parsed = parse_with(agent, rows)
-    report = Report([Prediction(p.row.text, p.row.source_intent, *label_of(p.parse), p.seconds)
-                     for p in parsed])
+    report = Report(
+        [Prediction(p.row.text, p.row.source_intent, *label_of(p.parse), p.seconds) for p in parsed]
+    )
     return FileResult(OWN_TEST_NAME, parsed, report=report)
 
 
@@ -404,8 +457,10 @@ def fallback_settings(config_path: Path) -> Tuple[float, float]:
     config = yaml.safe_load(config_path.read_text()) or {}
     for component in config.get("pipeline") or []:
         if component.get("name") == "FallbackClassifier":
-            return (float(component.get("threshold", 0.3)),
-                    float(component.get("ambiguity_threshold", 0.1)))
+            return (
+                float(component.get("threshold", 0.3)),
+                float(component.get("ambiguity_threshold", 0.1)),
+            )
     raise ValueError(f"{config_path} has no FallbackClassifier")
 
 
@@ -417,20 +472,23 @@ def model_fallback_settings(agent: Any) -> Optional[Tuple[float, float]]:
         return None
     for node in nodes:
         if getattr(node.uses, "__name__", "") == "FallbackClassifier":
-            return (float(node.config.get("threshold", 0.3)),
-                    float(node.config.get("ambiguity_threshold", 0.1)))
+            return (
+                float(node.config.get("threshold", 0.3)),
+                float(node.config.get("ambiguity_threshold", 0.1)),
+            )
     return None
 
 
 def model_freshness(model: Path, config: str, model_name: str) -> str:
-    """"" if the model file is named after the current inputs' fingerprint, else a warning."""
+    """ "" if the model file is named after the current inputs' fingerprint, else a warning."""
     from bot.nlu.training import model_fingerprint
 
     current = model_fingerprint(Path("."), config)
     if model.name == f"{model_name}-{current}.tar.gz":
         return ""
-    return (f"Not trained on the current inputs: {config}, domain.yml and data/ now hash to "
-            f"{current}")
+    return (
+        f"Not trained on the current inputs: {config}, domain.yml and data/ now hash to {current}"
+    )
 
 
 @dataclass
@@ -446,14 +504,20 @@ class PipelineResult:
     stale: str = ""  # why the model does not match the current inputs, if it does not
 
     def curve(self, mapping: Mapping[str, Rule]) -> List[CurvePoint]:
-        return threshold_curve(_pairs(self.files["clinc_dev"]), _pairs(self.files["bitext_dev"]),
-                               mapping, THRESHOLDS, self.ambiguity_threshold)
+        return threshold_curve(
+            _pairs(self.files["clinc_dev"]),
+            _pairs(self.files["bitext_dev"]),
+            mapping,
+            THRESHOLDS,
+            self.ambiguity_threshold,
+        )
 
     def curve_reproduces_live(self) -> Tuple[int, int]:
         """At the configured threshold, how many recomputed labels equal the live ones."""
         parsed = [p for f in self.files.values() for p in f.parsed]
-        same = sum(relabel(p.parse, self.threshold, self.ambiguity_threshold) == p.label
-                   for p in parsed)
+        same = sum(
+            relabel(p.parse, self.threshold, self.ambiguity_threshold) == p.label for p in parsed
+        )
         return same, len(parsed)
 
 
@@ -461,8 +525,12 @@ def _pairs(result: FileResult) -> List[Parsed]:
     return [(p.row, p.parse) for p in result.parsed]
 
 
-def run_pipeline(name: str, inputs: Mapping[str, Sequence[Row]], mapping: Mapping[str, Rule],
-                 model: Optional[Path] = None) -> PipelineResult:
+def run_pipeline(
+    name: str,
+    inputs: Mapping[str, Sequence[Row]],
+    mapping: Mapping[str, Rule],
+    model: Optional[Path] = None,
+) -> PipelineResult:
     """Load the pipeline's model once and parse every input file.
 
     ``model`` pins a model file; by default ``ensure_model`` returns the one trained on the
@@ -495,8 +563,9 @@ def run_pipeline(name: str, inputs: Mapping[str, Sequence[Row]], mapping: Mappin
             files[file_name] = evaluate_own_test_set(agent, rows)
         else:
             files[file_name] = evaluate_benchmark(agent, file_name, rows, mapping)
-    return PipelineResult(name, config, model, load_seconds, first_parse, threshold, ambiguity,
-                          files, stale)
+    return PipelineResult(
+        name, config, model, load_seconds, first_parse, threshold, ambiguity, files, stale
+    )
 
 
 # --------------------------------------------------------------------------- report
@@ -535,16 +604,28 @@ def summary_line(name: str, result: FileResult) -> str:
         figures = f"intent accuracy {result.report.accuracy:.1%} ({right}/{len(result.parsed)})"
     else:
         s = result.scores
-        figures = ", ".join(f"{label} {metric}" for label, metric in (
-            ("core", s.core_accuracy), ("unsupported-safe", s.unsupported_safe),
-            ("OOS recall", s.oos_recall), ("false fallback", s.false_fallback))
-            if metric.total)
+        figures = ", ".join(
+            f"{label} {metric}"
+            for label, metric in (
+                ("core", s.core_accuracy),
+                ("unsupported-safe", s.unsupported_safe),
+                ("OOS recall", s.oos_recall),
+                ("false fallback", s.false_fallback),
+            )
+            if metric.total
+        )
     return f"{name}: {figures}; parse median {median:.0f} ms, p95 {p95:.0f} ms"
 
 
-def render_markdown(results: Sequence[PipelineResult], mapping: Mapping[str, Rule], *,
-                    command: str, benchmarks_dir: Path, sample: Optional[int],
-                    date: str) -> str:
+def render_markdown(
+    results: Sequence[PipelineResult],
+    mapping: Mapping[str, Rule],
+    *,
+    command: str,
+    benchmarks_dir: Path,
+    sample: Optional[int],
+    date: str,
+) -> str:
     names = [r.name for r in results]
     by_name = {r.name: r for r in results}
     file_names = list(results[0].files)
@@ -558,10 +639,12 @@ def render_markdown(results: Sequence[PipelineResult], mapping: Mapping[str, Rul
         "",
     ]
     for r in results:
-        lines.append(f"- **{r.name}**: `{r.model.name}` from `{r.config}` "
-                     f"(FallbackClassifier threshold {r.threshold:g}, ambiguity "
-                     f"{r.ambiguity_threshold:g}; loaded in {r.load_seconds:.1f} s)"
-                     + (f". **{r.stale}.**" if r.stale else ""))
+        lines.append(
+            f"- **{r.name}**: `{r.model.name}` from `{r.config}` "
+            f"(FallbackClassifier threshold {r.threshold:g}, ambiguity "
+            f"{r.ambiguity_threshold:g}; loaded in {r.load_seconds:.1f} s)"
+            + (f". **{r.stale}.**" if r.stale else "")
+        )
     lines += [
         "",
         f"Benchmarks: `{benchmarks_dir}` (Bitext and CLINC150; scoring rules in its README.md: "
@@ -569,9 +652,12 @@ def render_markdown(results: Sequence[PipelineResult], mapping: Mapping[str, Rul
         "order transaction starts, `out_of_scope` right on `out_of_scope`/`nlu_fallback`). "
         f"Own test set: `{OWN_TEST_SET}`, plain intent accuracy.",
         "",
-        ("**Sample run**: at most " + str(sample) + " messages per file, stratified by intent "
-         f"(seed {SAMPLE_SEED}); figures are indicative only.") if sample else
-        "All messages of every file.",
+        (
+            "**Sample run**: at most " + str(sample) + " messages per file, stratified by intent "
+            f"(seed {SAMPLE_SEED}); figures are indicative only."
+        )
+        if sample
+        else "All messages of every file.",
         "",
         "Bitext is synthetic (optimistic figures); CLINC150 is crowdsourced. "
         "The threshold is chosen on the dev files only; the test files are for reporting.",
@@ -585,20 +671,32 @@ def render_markdown(results: Sequence[PipelineResult], mapping: Mapping[str, Rul
         first = by_name[names[0]].files[file_name]
         n = len(first.parsed)
         if first.report is not None:
-            accs = [Rate(sum(p.correct for p in by_name[x].files[file_name].report.predictions), n)
-                    for x in names]
-            table_rows.append([f"{file_name} ({n})", "intent accuracy"] + [str(a) for a in accs]
-                              + ([_delta(*accs)] if len(names) == 2 else []))
+            accs = [
+                Rate(sum(p.correct for p in by_name[x].files[file_name].report.predictions), n)
+                for x in names
+            ]
+            table_rows.append(
+                [f"{file_name} ({n})", "intent accuracy"]
+                + [str(a) for a in accs]
+                + ([_delta(*accs)] if len(names) == 2 else [])
+            )
             continue
         for attr, label in Scores.METRICS:
             rates = [getattr(by_name[x].files[file_name].scores, attr) for x in names]
             if not rates[0].total:
                 continue
-            table_rows.append([f"{file_name} ({n})", label] + [str(r) for r in rates]
-                              + ([_delta(*rates)] if len(names) == 2 else []))
+            table_rows.append(
+                [f"{file_name} ({n})", label]
+                + [str(r) for r in rates]
+                + ([_delta(*rates)] if len(names) == 2 else [])
+            )
     lines += _table(header, table_rows, "ll" + "r" * (len(header) - 2))
-    lines += ["", "False-fallback rate: core messages predicted `nlu_fallback` or `out_of_scope` "
-              "(lower is better).", ""]
+    lines += [
+        "",
+        "False-fallback rate: core messages predicted `nlu_fallback` or `out_of_scope` "
+        "(lower is better).",
+        "",
+    ]
 
     # ---- threshold
     lines += _threshold_section(results, mapping)
@@ -606,12 +704,17 @@ def render_markdown(results: Sequence[PipelineResult], mapping: Mapping[str, Rul
     # ---- per tag
     bitext = [f for f in file_names if f.startswith("bitext")]
     if bitext:
-        lines += ["## Bitext accuracy per language-variation tag", "",
-                  "Right = the row's rule (core: accepted intent; unsupported: no transaction). "
-                  "A message counts for every letter in its tags.", ""]
+        lines += [
+            "## Bitext accuracy per language-variation tag",
+            "",
+            "Right = the row's rule (core: accepted intent; unsupported: no transaction). "
+            "A message counts for every letter in its tags.",
+            "",
+        ]
         header = ["tag", "meaning"] + [f"{f} {x}" for f in bitext for x in names]
-        tags = sorted({t for f in bitext for x in names
-                       for t in per_tag(by_name[x].files[f].outcomes)})
+        tags = sorted(
+            {t for f in bitext for x in names for t in per_tag(by_name[x].files[f].outcomes)}
+        )
         rows = []
         for tag in tags:
             cells = [tag, TAG_NAMES.get(tag, "")]
@@ -623,27 +726,43 @@ def render_markdown(results: Sequence[PipelineResult], mapping: Mapping[str, Rul
         lines += _table(header, rows, "ll" + "r" * (len(header) - 2)) + [""]
 
     # ---- confusions
-    lines += ["## Costliest confusions", "",
-              "Wrong predictions over all four benchmark files, by (source intent → predicted "
-              "label); counts per pipeline. Chart: `confusions.png`.", ""]
+    lines += [
+        "## Costliest confusions",
+        "",
+        "Wrong predictions over all four benchmark files, by (source intent → predicted "
+        "label); counts per pipeline. Chart: `confusions.png`.",
+        "",
+    ]
     pairs = confusion_table(results)
-    lines += _table(["source_intent → predicted", "kind"] + names,
-                    [[f"{s} → {p}", mapping[s].kind if s in mapping else ""]
-                     + [counts.get(x, 0) for x in names] for (s, p), counts in pairs],
-                    "ll" + "r" * len(names))
+    lines += _table(
+        ["source_intent → predicted", "kind"] + names,
+        [
+            [f"{s} → {p}", mapping[s].kind if s in mapping else ""]
+            + [counts.get(x, 0) for x in names]
+            for (s, p), counts in pairs
+        ],
+        "ll" + "r" * len(names),
+    )
     lines += ["", "![top confusions](confusions.png)", ""]
     for r in results:
         own = r.files.get(OWN_TEST_NAME)
         if own is not None and own.report.confusions(8):
-            lines += [f"Own test set, **{r.name}** (expected → predicted): " + "; ".join(
-                f"{e} → {p} ({n})" for (e, p), n in own.report.confusions(8)), ""]
+            lines += [
+                f"Own test set, **{r.name}** (expected → predicted): "
+                + "; ".join(f"{e} → {p} ({n})" for (e, p), n in own.report.confusions(8)),
+                "",
+            ]
 
     # ---- timing
-    lines += ["## Parse time per message", "",
-              "`Agent.parse_message`, one message at a time, after one warm-up parse "
-              f"(its time is listed separately). Machine: {os.cpu_count()} CPU cores, load "
-              f"average {_load_average()} at the end of the run (other work on the machine "
-              "slows the parses).", ""]
+    lines += [
+        "## Parse time per message",
+        "",
+        "`Agent.parse_message`, one message at a time, after one warm-up parse "
+        f"(its time is listed separately). Machine: {os.cpu_count()} CPU cores, load "
+        f"average {_load_average()} at the end of the run (other work on the machine "
+        "slows the parses).",
+        "",
+    ]
     header = ["file"] + [f"{x} median / p95 (ms)" for x in names]
     rows = []
     for file_name in file_names:
@@ -652,19 +771,22 @@ def render_markdown(results: Sequence[PipelineResult], mapping: Mapping[str, Rul
             median, p95 = by_name[x].files[file_name].timing
             cells.append(f"{median:.1f} / {p95:.1f}")
         rows.append(cells)
-    rows.append(["first parse after load"]
-                + [f"{by_name[x].first_parse_seconds * 1000:.0f}" for x in names])
+    rows.append(
+        ["first parse after load"] + [f"{by_name[x].first_parse_seconds * 1000:.0f}" for x in names]
+    )
     lines += _table(header, rows) + [""]
     return "\n".join(lines)
 
 
-def _threshold_section(results: Sequence[PipelineResult], mapping: Mapping[str, Rule]
-                       ) -> List[str]:
+def _threshold_section(results: Sequence[PipelineResult], mapping: Mapping[str, Rule]) -> List[str]:
     ours = next((r for r in results if r.name == "ours"), results[0])
     curves = {r.name: r.curve(mapping) for r in results}
     chosen = choose_threshold(curves[ours.name], current=ours.threshold)
-    current = next(p for p in curves[ours.name] if abs(p.threshold - ours.threshold) < 1e-9) \
-        if any(abs(p.threshold - ours.threshold) < 1e-9 for p in curves[ours.name]) else None
+    current = (
+        next(p for p in curves[ours.name] if abs(p.threshold - ours.threshold) < 1e-9)
+        if any(abs(p.threshold - ours.threshold) < 1e-9 for p in curves[ours.name])
+        else None
+    )
     same, total = ours.curve_reproduces_live()
     lines = [
         "## Fallback threshold",
@@ -679,66 +801,102 @@ def _threshold_section(results: Sequence[PipelineResult], mapping: Mapping[str, 
         "",
     ]
     if chosen is None:
-        best = min(curves[ours.name], key=lambda p: (p.false_fallback.value or 0.0,
-                                                     -(p.oos_recall.value or 0.0)))
-        kinds = Counter(relabel(p.parse, best.threshold, ours.ambiguity_threshold)
-                        for p in ours.files["bitext_dev"].parsed
-                        if mapping[p.row.source_intent].kind == CORE)
-        lines += [f"**No recommendation: no threshold keeps false fallbacks ≤ "
-                  f"{MAX_FALSE_FALLBACK:.0%} on Bitext dev** for `{ours.name}`. The fewest are at "
-                  f"{best.threshold:.2f}: {best.false_fallback}, out-of-scope recall "
-                  f"{best.oos_recall}. No threshold can remove them: {kinds['out_of_scope']} are "
-                  f"core messages classified `out_of_scope` and {kinds[FALLBACK]} fall back on "
-                  f"the ambiguity rule (runner-up within {ours.ambiguity_threshold:g}). Keep the "
-                  f"configured {ours.threshold:g} until the training data improves.", ""]
+        best = min(
+            curves[ours.name],
+            key=lambda p: (p.false_fallback.value or 0.0, -(p.oos_recall.value or 0.0)),
+        )
+        kinds = Counter(
+            relabel(p.parse, best.threshold, ours.ambiguity_threshold)
+            for p in ours.files["bitext_dev"].parsed
+            if mapping[p.row.source_intent].kind == CORE
+        )
+        lines += [
+            f"**No recommendation: no threshold keeps false fallbacks ≤ "
+            f"{MAX_FALSE_FALLBACK:.0%} on Bitext dev** for `{ours.name}`. The fewest are at "
+            f"{best.threshold:.2f}: {best.false_fallback}, out-of-scope recall "
+            f"{best.oos_recall}. No threshold can remove them: {kinds['out_of_scope']} are "
+            f"core messages classified `out_of_scope` and {kinds[FALLBACK]} fall back on "
+            f"the ambiguity rule (runner-up within {ours.ambiguity_threshold:g}). Keep the "
+            f"configured {ours.threshold:g} until the training data improves.",
+            "",
+        ]
     else:
-        allowed = [p for p in curves[ours.name] if p.false_fallback.value is not None
-                   and p.false_fallback.value <= MAX_FALSE_FALLBACK]
+        allowed = [
+            p
+            for p in curves[ours.name]
+            if p.false_fallback.value is not None and p.false_fallback.value <= MAX_FALSE_FALLBACK
+        ]
         best = max(allowed, key=lambda p: (p.oos_recall.hits, -p.threshold))
-        limit = (f"among the thresholds whose false-fallback rate on Bitext dev core stays ≤ "
-                 f"{MAX_FALSE_FALLBACK:.0%}")
+        limit = (
+            f"among the thresholds whose false-fallback rate on Bitext dev core stays ≤ "
+            f"{MAX_FALSE_FALLBACK:.0%}"
+        )
         if best.oos_recall.hits == chosen.oos_recall.hits:
-            reason = (f"it gives the highest out-of-scope recall on CLINC dev "
-                      f"({chosen.oos_recall}) {limit} ({chosen.false_fallback}; core accuracy "
-                      f"{chosen.core_accuracy})")
+            reason = (
+                f"it gives the highest out-of-scope recall on CLINC dev "
+                f"({chosen.oos_recall}) {limit} ({chosen.false_fallback}; core accuracy "
+                f"{chosen.core_accuracy})"
+            )
         else:
-            reason = (f"{limit}, the highest out-of-scope recall on CLINC dev is "
-                      f"{best.oos_recall} at {best.threshold:.2f}; a recall within "
-                      f"{RECALL_SLACK} message of it counts as a tie (one message in "
-                      f"{best.oos_recall.total} is noise, while each step up sends more real "
-                      f"requests to the fallback), and {chosen.threshold:.2f} has the fewest false "
-                      f"fallbacks of those: out-of-scope recall {chosen.oos_recall}, false "
-                      f"fallbacks {chosen.false_fallback}, core accuracy {chosen.core_accuracy} "
-                      f"(at {best.threshold:.2f}: {best.false_fallback} and "
-                      f"{best.core_accuracy})")
-        over = [p for p in curves[ours.name] if p.threshold > chosen.threshold
-                and p.false_fallback.value is not None
-                and p.false_fallback.value > MAX_FALSE_FALLBACK]
+            reason = (
+                f"{limit}, the highest out-of-scope recall on CLINC dev is "
+                f"{best.oos_recall} at {best.threshold:.2f}; a recall within "
+                f"{RECALL_SLACK} message of it counts as a tie (one message in "
+                f"{best.oos_recall.total} is noise, while each step up sends more real "
+                f"requests to the fallback), and {chosen.threshold:.2f} has the fewest false "
+                f"fallbacks of those: out-of-scope recall {chosen.oos_recall}, false "
+                f"fallbacks {chosen.false_fallback}, core accuracy {chosen.core_accuracy} "
+                f"(at {best.threshold:.2f}: {best.false_fallback} and "
+                f"{best.core_accuracy})"
+            )
+        over = [
+            p
+            for p in curves[ours.name]
+            if p.threshold > chosen.threshold
+            and p.false_fallback.value is not None
+            and p.false_fallback.value > MAX_FALSE_FALLBACK
+        ]
         if over:
-            reason += (f"; the lowest higher threshold over the limit, {over[0].threshold:.2f}, "
-                       f"has {over[0].false_fallback} false fallbacks")
-        tied = [p.threshold for p in allowed
-                if p.oos_recall.hits >= best.oos_recall.hits - RECALL_SLACK
-                and p.threshold not in (chosen.threshold, best.threshold)]
+            reason += (
+                f"; the lowest higher threshold over the limit, {over[0].threshold:.2f}, "
+                f"has {over[0].false_fallback} false fallbacks"
+            )
+        tied = [
+            p.threshold
+            for p in allowed
+            if p.oos_recall.hits >= best.oos_recall.hits - RECALL_SLACK
+            and p.threshold not in (chosen.threshold, best.threshold)
+        ]
         if tied:
-            reason += (f". Tied on out-of-scope recall as well: "
-                       f"{', '.join(f'{t:.2f}' for t in tied)}; ties go to fewer false "
-                       "fallbacks, then higher core accuracy, then the threshold closest to the "
-                       "configured one")
-        lines += [f"**Recommended threshold for `config.yml`: {chosen.threshold:.2f}** "
-                  f"(configured: {ours.threshold:g}). Why: {reason}."]
+            reason += (
+                f". Tied on out-of-scope recall as well: "
+                f"{', '.join(f'{t:.2f}' for t in tied)}; ties go to fewer false "
+                "fallbacks, then higher core accuracy, then the threshold closest to the "
+                "configured one"
+            )
+        lines += [
+            f"**Recommended threshold for `config.yml`: {chosen.threshold:.2f}** "
+            f"(configured: {ours.threshold:g}). Why: {reason}."
+        ]
         if current is not None:
-            lines += ["", f"At the configured {ours.threshold:g}: out-of-scope recall "
-                      f"{current.oos_recall}, false fallbacks {current.false_fallback}, core "
-                      f"accuracy {current.core_accuracy}."]
+            lines += [
+                "",
+                f"At the configured {ours.threshold:g}: out-of-scope recall "
+                f"{current.oos_recall}, false fallbacks {current.false_fallback}, core "
+                f"accuracy {current.core_accuracy}.",
+            ]
         held_out = held_out_check(ours, mapping, chosen.threshold)
         if held_out:
             lines += ["", held_out]
         if abs(chosen.threshold - ours.threshold) < 1e-9:
             lines += ["", "`config.yml` uses it.", ""]
         else:
-            lines += ["", "Not applied here: edit `config.yml` to adopt it. The figures above "
-                      "assume the rest of the model unchanged.", ""]
+            lines += [
+                "",
+                "Not applied here: edit `config.yml` to adopt it. The figures above "
+                "assume the rest of the model unchanged.",
+                "",
+            ]
     header = ["threshold"]
     for r in results:
         header += [f"{r.name} OOS recall", f"{r.name} false fallback", f"{r.name} core acc."]
@@ -752,27 +910,37 @@ def _threshold_section(results: Sequence[PipelineResult], mapping: Mapping[str, 
         cells = [f"{threshold:.2f}" + (f" ({', '.join(mark)})" if mark else "")]
         for r in results:
             p = curves[r.name][i]
-            cells += [_pct(p.oos_recall.value), _pct(p.false_fallback.value),
-                      _pct(p.core_accuracy.value)]
+            cells += [
+                _pct(p.oos_recall.value),
+                _pct(p.false_fallback.value),
+                _pct(p.core_accuracy.value),
+            ]
         rows.append(cells)
     lines += _table(header, rows) + ["", "![threshold curve](threshold.png)", ""]
     return lines
 
 
-def held_out_check(result: PipelineResult, mapping: Mapping[str, Rule], threshold: float
-                   ) -> str:
+def held_out_check(result: PipelineResult, mapping: Mapping[str, Rule], threshold: float) -> str:
     """The chosen threshold on the test files (reported, not used to choose)."""
     if "clinc_test" not in result.files or "bitext_test" not in result.files:
         return ""
-    test = threshold_curve(_pairs(result.files["clinc_test"]), _pairs(result.files["bitext_test"]),
-                           mapping, [threshold], result.ambiguity_threshold)[0]
-    return (f"Held-out check at {threshold:.2f} (test files, not used for the choice): "
-            f"out-of-scope recall {test.oos_recall} on CLINC test, false fallbacks "
-            f"{test.false_fallback} and core accuracy {test.core_accuracy} on Bitext test.")
+    test = threshold_curve(
+        _pairs(result.files["clinc_test"]),
+        _pairs(result.files["bitext_test"]),
+        mapping,
+        [threshold],
+        result.ambiguity_threshold,
+    )[0]
+    return (
+        f"Held-out check at {threshold:.2f} (test files, not used for the choice): "
+        f"out-of-scope recall {test.oos_recall} on CLINC test, false fallbacks "
+        f"{test.false_fallback} and core accuracy {test.core_accuracy} on Bitext test."
+    )
 
 
-def confusion_table(results: Sequence[PipelineResult], top: int = 12
-                    ) -> List[Tuple[Tuple[str, str], Dict[str, int]]]:
+def confusion_table(
+    results: Sequence[PipelineResult], top: int = 12
+) -> List[Tuple[Tuple[str, str], Dict[str, int]]]:
     """The union of each pipeline's top pairs over all benchmark files, with all counts."""
     counts: Dict[str, Dict[Tuple[str, str], int]] = {}
     for r in results:
@@ -788,8 +956,9 @@ def confusion_table(results: Sequence[PipelineResult], top: int = 12
     return [(pair, {name: c.get(pair, 0) for name, c in counts.items()}) for pair in keys]
 
 
-def plot_threshold(results: Sequence[PipelineResult], mapping: Mapping[str, Rule], path: Path
-                   ) -> None:
+def plot_threshold(
+    results: Sequence[PipelineResult], mapping: Mapping[str, Rule], path: Path
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -809,22 +978,46 @@ def plot_threshold(results: Sequence[PipelineResult], mapping: Mapping[str, Rule
                 spots[(round(x, 6), round(y, 6))].append(p.threshold)
             for i, ((x, y), ts) in enumerate(spots.items()):
                 text = f"{ts[0]:.2f}" if len(ts) == 1 else f"{ts[0]:.2f}–{ts[-1]:.2f}"
-                ax.annotate(text, (x, y), textcoords="offset points", fontsize=7, color=color,
-                            xytext=(5, -11) if i % 2 == 0 else (-8, 6),
-                            ha="left" if i % 2 == 0 else "right")
+                ax.annotate(
+                    text,
+                    (x, y),
+                    textcoords="offset points",
+                    fontsize=7,
+                    color=color,
+                    xytext=(5, -11) if i % 2 == 0 else (-8, 6),
+                    ha="left" if i % 2 == 0 else "right",
+                )
         current = [p for p in points if abs(p.threshold - r.threshold) < 1e-9]
         if current:
-            ax.plot([current[0].false_fallback.value * 100], [current[0].oos_recall.value * 100],
-                    marker="*", markersize=15, color=color, linestyle="none",
-                    label=f"{r.name}: configured {r.threshold:g}")
+            ax.plot(
+                [current[0].false_fallback.value * 100],
+                [current[0].oos_recall.value * 100],
+                marker="*",
+                markersize=15,
+                color=color,
+                linestyle="none",
+                label=f"{r.name}: configured {r.threshold:g}",
+            )
         if r.name == "ours":
             chosen = choose_threshold(points, current=r.threshold)
             if chosen is not None:
-                ax.plot([chosen.false_fallback.value * 100], [chosen.oos_recall.value * 100],
-                        marker="o", markersize=12, markerfacecolor="none", color="tab:red",
-                        linestyle="none", label=f"recommended {chosen.threshold:.2f}")
-    ax.axvline(MAX_FALSE_FALLBACK * 100, color="tab:red", linewidth=0.8, linestyle=":",
-               label=f"false-fallback limit {MAX_FALSE_FALLBACK:.0%}")
+                ax.plot(
+                    [chosen.false_fallback.value * 100],
+                    [chosen.oos_recall.value * 100],
+                    marker="o",
+                    markersize=12,
+                    markerfacecolor="none",
+                    color="tab:red",
+                    linestyle="none",
+                    label=f"recommended {chosen.threshold:.2f}",
+                )
+    ax.axvline(
+        MAX_FALSE_FALLBACK * 100,
+        color="tab:red",
+        linewidth=0.8,
+        linestyle=":",
+        label=f"false-fallback limit {MAX_FALSE_FALLBACK:.0%}",
+    )
     ax.set_xlabel("false-fallback rate, Bitext dev core messages (%)")
     ax.set_ylabel("out-of-scope recall, CLINC dev (%)")
     ax.set_title("Fallback threshold 0.00–0.95 (dev files)")
@@ -853,8 +1046,13 @@ def plot_confusions(results: Sequence[PipelineResult], path: Path, top: int = 12
         colors = {"ours": "tab:blue", "baseline": "tab:gray"}
         for i, r in enumerate(results):  # the first pipeline's bar on top
             values = [counts.get(r.name, 0) for _, counts in pairs][::-1]
-            ax.barh(positions + 0.4 - height / 2 - i * height, values, height,
-                    label=r.name, color=colors.get(r.name, None))
+            ax.barh(
+                positions + 0.4 - height / 2 - i * height,
+                values,
+                height,
+                label=r.name,
+                color=colors.get(r.name, None),
+            )
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_yticks(positions)
         ax.set_yticklabels(labels, fontsize=8)
@@ -882,24 +1080,41 @@ def _command(argv: Sequence[str]) -> str:
 def main(argv: Optional[List[str]] = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--benchmarks", type=Path, default=None,
-                        help="benchmarks directory "
-                             "(default: $BENCHMARKS_DIR or ../shared/benchmarks)")
-    parser.add_argument("--sample", type=int, default=None,
-                        help="at most N messages per file, stratified by intent (quick runs)")
+    parser.add_argument(
+        "--benchmarks",
+        type=Path,
+        default=None,
+        help="benchmarks directory (default: $BENCHMARKS_DIR or ../shared/benchmarks)",
+    )
+    parser.add_argument(
+        "--sample",
+        type=int,
+        default=None,
+        help="at most N messages per file, stratified by intent (quick runs)",
+    )
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
-    parser.add_argument("--pipelines", default="ours,baseline",
-                        help=f"comma-separated, from: {', '.join(PIPELINES)}")
-    parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
-                        help="evaluate this model file for pipeline NAME instead of the one "
-                             "ensure_model trains for the current inputs (repeatable)")
+    parser.add_argument(
+        "--pipelines",
+        default="ours,baseline",
+        help=f"comma-separated, from: {', '.join(PIPELINES)}",
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="evaluate this model file for pipeline NAME instead of the one "
+        "ensure_model trains for the current inputs (repeatable)",
+    )
     args = parser.parse_args(argv)
     pinned: Dict[str, Path] = {}
     for item in args.model:
         name, _, path = item.partition("=")
         if name not in PIPELINES or not path or not Path(path).is_file():
-            parser.error(f"--model {item}: expected NAME=PATH with NAME in "
-                         f"{', '.join(PIPELINES)} and an existing model file")
+            parser.error(
+                f"--model {item}: expected NAME=PATH with NAME in "
+                f"{', '.join(PIPELINES)} and an existing model file"
+            )
         pinned[name] = Path(path)
     names = [n.strip() for n in args.pipelines.split(",") if n.strip()]
     unknown = [n for n in names if n not in PIPELINES]
@@ -931,8 +1146,14 @@ def main(argv: Optional[List[str]] = None) -> None:
         result.stale = model_freshness(result.model, result.config, PIPELINES[result.name][1])
     args.out.mkdir(parents=True, exist_ok=True)
     date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    markdown = render_markdown(results, mapping, command=_command(argv), benchmarks_dir=benchmarks,
-                               sample=args.sample, date=date)
+    markdown = render_markdown(
+        results,
+        mapping,
+        command=_command(argv),
+        benchmarks_dir=benchmarks,
+        sample=args.sample,
+        date=date,
+    )
     (args.out / "nlu.md").write_text(markdown + "\n")
     plot_threshold(results, mapping, args.out / "threshold.png")
     plot_confusions(results, args.out / "confusions.png")

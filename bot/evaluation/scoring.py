@@ -53,8 +53,10 @@ class Report:
         return pairs.most_common(top)
 
     def summary(self, name: str) -> str:
-        lines = [f"{name}: intent accuracy {self.accuracy:.1%} ({sum(p.correct for p in self.predictions)}"
-                 f"/{len(self.predictions)})"]
+        lines = [
+            f"{name}: intent accuracy {self.accuracy:.1%} ({sum(p.correct for p in self.predictions)}"
+            f"/{len(self.predictions)})"
+        ]
         lines += [f"  confused {e} -> {p}: {n}" for (e, p), n in self.confusions(5)]
         return "\n".join(lines)
 

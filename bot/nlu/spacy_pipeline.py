@@ -19,7 +19,9 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List
 
-if TYPE_CHECKING:  # importing spaCy loads TensorFlow (through thinc): only where a pipeline is built
+if (
+    TYPE_CHECKING
+):  # importing spaCy loads TensorFlow (through thinc): only where a pipeline is built
     import spacy
 
 DEFAULT_OUTPUT = Path("build/spacy/en_storefront")
@@ -57,7 +59,9 @@ def build_pipeline() -> "spacy.Language":
     ruler = nlp.add_pipe("entity_ruler", config={"overwrite_ents": True})
     ruler.add_patterns(entity_patterns())
     nlp.meta["name"] = "storefront"
-    nlp.meta["description"] = "Blank English tokenizer + entity ruler for order ids, emails, postcodes"
+    nlp.meta["description"] = (
+        "Blank English tokenizer + entity ruler for order ids, emails, postcodes"
+    )
     return nlp
 
 

@@ -25,7 +25,9 @@ MODELS_DIR = Path("models")
 
 def cache_dir() -> Path:
     """Where trained models are kept across clones (``STOREBOT_CACHE_DIR`` overrides)."""
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "storefront-support-bot"
+    default = (
+        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "storefront-support-bot"
+    )
     return Path(os.environ.get("STOREBOT_CACHE_DIR", default)) / "models"
 
 
@@ -50,8 +52,12 @@ def model_fingerprint(project_dir: Path, config: str = "config.yml") -> str:
     return digest.hexdigest()[:20]
 
 
-def ensure_model(project_dir: Path = Path("."), config: str = "config.yml", name: str = "storefront",
-                 nlu_only: bool = False) -> Path:
+def ensure_model(
+    project_dir: Path = Path("."),
+    config: str = "config.yml",
+    name: str = "storefront",
+    nlu_only: bool = False,
+) -> Path:
     """Return the path of an up-to-date model, training it only when needed.
 
     ``nlu_only`` trains the NLU pipeline alone (``rasa train nlu``): enough for a model that is
@@ -80,9 +86,19 @@ def _train(project_dir: Path, config: str, target: Path, nlu_only: bool = False)
     print(f"training {target.name} (this takes a few minutes)...", flush=True)
     what = ["nlu", "--nlu", "data"] if nlu_only else ["--data", "data", "--force"]
     command = [
-        sys.executable, "-m", "rasa", "train", *what,
-        "--config", config, "--domain", "domain.yml",
-        "--out", str(target.parent), "--fixed-model-name", target.name[: -len(".tar.gz")],
+        sys.executable,
+        "-m",
+        "rasa",
+        "train",
+        *what,
+        "--config",
+        config,
+        "--domain",
+        "domain.yml",
+        "--out",
+        str(target.parent),
+        "--fixed-model-name",
+        target.name[: -len(".tar.gz")],
     ]
     subprocess.run(command, cwd=project_dir, check=True)
     if not target.exists():

@@ -23,19 +23,21 @@ from typing import Any, Callable, List, Optional
 from redis.asyncio import Redis
 
 from bot.retraining import faq, labels, review
-from bot.retraining.errors import RetrainingError
 from bot.retraining.comparison import Comparison, compare
+from bot.retraining.errors import RetrainingError
 from bot.retraining.jobs import Job, TrainingJobs
 from bot.retraining.model_registry import ModelRegistry
-from handoff.core.settings import HandoffConfig, load_config
 from handoff.core.errors import ConfigError
+from handoff.core.settings import HandoffConfig, load_config
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bot.retraining",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--handoff-config",
-                        help="settings file (default handoff.yml / $HANDOFF_CONFIG)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bot.retraining", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--handoff-config", help="settings file (default handoff.yml / $HANDOFF_CONFIG)"
+    )
     parser.add_argument("--redis-url", help="overrides redis_url of the settings")
     parser.add_argument("--project-dir", help="overrides retraining.project_dir")
     parser.add_argument("--by", default=None, help="who does it (default: your login name)")
@@ -98,8 +100,10 @@ def _config(args: argparse.Namespace) -> HandoffConfig:
     if args.redis_url:
         config = dataclasses.replace(config, redis_url=args.redis_url)
     if args.project_dir:
-        config = dataclasses.replace(config, retraining=dataclasses.replace(
-            config.retraining, project_dir=Path(args.project_dir)))
+        config = dataclasses.replace(
+            config,
+            retraining=dataclasses.replace(config.retraining, project_dir=Path(args.project_dir)),
+        )
     return config
 
 
@@ -114,10 +118,18 @@ async def _dispatch(args: argparse.Namespace, config: HandoffConfig) -> int:
 
 # ---- commands ---------------------------------------------------------------------------------
 
+
 async def _review(args, config, redis) -> int:
-    items = await review.build_review(redis, config, threshold=args.threshold, since=args.since,
-                                      until=args.until, intent=args.intent, reason=args.reason,
-                                      include_decided=args.all)
+    items = await review.build_review(
+        redis,
+        config,
+        threshold=args.threshold,
+        since=args.since,
+        until=args.until,
+        intent=args.intent,
+        reason=args.reason,
+        include_decided=args.all,
+    )
     if args.json:
         print(json.dumps([i.to_dict() for i in items], indent=2))
         return 0
@@ -125,15 +137,18 @@ async def _review(args, config, redis) -> int:
         print("nothing to review")
     for item in items:
         confidence = "-" if item.confidence is None else f"{item.confidence:.2f}"
-        print(f"{item.id}  x{item.count:<3} {item.predicted_intent or '-':<24} {confidence:>5}  "
-              f"[{', '.join(item.reasons)}] {item.status if item.status != 'open' else ''}")
+        print(
+            f"{item.id}  x{item.count:<3} {item.predicted_intent or '-':<24} {confidence:>5}  "
+            f"[{', '.join(item.reasons)}] {item.status if item.status != 'open' else ''}"
+        )
         print(f"    {item.text}")
     return 0
 
 
 async def _label(args, config, redis) -> int:
-    decision = await labels.label(redis, config, args.item_id, args.action, intent=args.intent,
-                                  by=_by(args))
+    decision = await labels.label(
+        redis, config, args.item_id, args.action, intent=args.intent, by=_by(args)
+    )
     target = decision.intent or "(not used for training)"
     print(f"{decision.action}: {decision.text!r} -> {target}")
     return 0
@@ -146,8 +161,10 @@ async def _intents(args, config, redis) -> int:
 
 async def _faq(args, config, redis) -> int:
     entry = faq.add_faq(config, args.topic, args.example, args.answer)
-    print(f"added {entry.intent} ({len(entry.examples)} examples) and {entry.response}; "
-          f"train a model to use it")
+    print(
+        f"added {entry.intent} ({len(entry.examples)} examples) and {entry.response}; "
+        f"train a model to use it"
+    )
     return 0
 
 
@@ -161,8 +178,11 @@ async def _train(args, config, redis) -> int:
     def show(current: Job) -> None:
         bar.set_description(current.phase)
         bar.n = current.percent
-        detail = f"{current.component or ''} epoch {current.epoch}/{current.epochs}" \
-            if current.epochs else (current.component or "")
+        detail = (
+            f"{current.component or ''} epoch {current.epoch}/{current.epochs}"
+            if current.epochs
+            else (current.component or "")
+        )
         bar.set_postfix_str(detail, refresh=False)
         bar.refresh()
 
@@ -190,11 +210,17 @@ async def _evaluate(args, config, redis) -> int:
     running = registry.find(args.running) if args.running else await registry.running_model()
     reviewed = config.path(config.reviewed_file)
     comparison = await asyncio.to_thread(
-        compare, candidate, running, config.path(config.test_set),
-        reviewed if reviewed.exists() else None, max_drop=config.max_accuracy_drop)
+        compare,
+        candidate,
+        running,
+        config.path(config.test_set),
+        reviewed if reviewed.exists() else None,
+        max_drop=config.max_accuracy_drop,
+    )
     await registry.save_comparison(comparison)
-    print(json.dumps(comparison.to_dict(), indent=2) if args.json
-          else format_comparison(comparison))
+    print(
+        json.dumps(comparison.to_dict(), indent=2) if args.json else format_comparison(comparison)
+    )
     return 0
 
 
@@ -209,10 +235,13 @@ async def _models(args, config, redis) -> int:
 
 
 async def _activate(args, config, redis) -> int:
-    activation = await ModelRegistry(redis, config).activate(args.model, by=_by(args),
-                                                             override=args.override)
-    print(f"{activation.model} active on {', '.join(activation.servers) or 'no server'} "
-          f"(was {activation.previous or 'unknown'})")
+    activation = await ModelRegistry(redis, config).activate(
+        args.model, by=_by(args), override=args.override
+    )
+    print(
+        f"{activation.model} active on {', '.join(activation.servers) or 'no server'} "
+        f"(was {activation.previous or 'unknown'})"
+    )
     return 0
 
 
@@ -222,23 +251,34 @@ async def _rollback(args, config, redis) -> int:
     return 0
 
 
-COMMANDS = {"review": _review, "label": _label, "intents": _intents, "faq": _faq,
-            "train": _train, "evaluate": _evaluate, "models": _models, "activate": _activate,
-            "rollback": _rollback}
+COMMANDS = {
+    "review": _review,
+    "label": _label,
+    "intents": _intents,
+    "faq": _faq,
+    "train": _train,
+    "evaluate": _evaluate,
+    "models": _models,
+    "activate": _activate,
+    "rollback": _rollback,
+}
 
 
 def format_comparison(comparison: Comparison) -> str:
     """The comparison side by side, as a terminal table."""
-    lines = [f"candidate {comparison.candidate}  vs  running {comparison.running or '(none)'}",
-             f"{'data set':<12} {'metric':<10} {'running':>8} {'candidate':>10}"]
+    lines = [
+        f"candidate {comparison.candidate}  vs  running {comparison.running or '(none)'}",
+        f"{'data set':<12} {'metric':<10} {'running':>8} {'candidate':>10}",
+    ]
     for name, data in comparison.datasets.items():
         for metric in ("accuracy", "macro_f1"):
             old = "-" if data.running is None else f"{getattr(data.running, metric):.1%}"
             new = getattr(data.candidate, metric)
             lines.append(f"{name:<12} {metric:<10} {old:>8} {new:>10.1%}")
         for row in [r for r in data.changes if r["change"]][:5]:
-            lines.append(f"    {row['intent']:<30} F1 {row['running']:.2f} -> "
-                         f"{row['candidate']:.2f}")
+            lines.append(
+                f"    {row['intent']:<30} F1 {row['running']:.2f} -> {row['candidate']:.2f}"
+            )
     lines.append(f"verdict: {comparison.verdict.upper()} ({'; '.join(comparison.reasons)})")
     return "\n".join(lines)
 

@@ -77,9 +77,14 @@ class Comparison:
 
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready form (stored with the job and the model)."""
-        return {"candidate": self.candidate, "running": self.running, "verdict": self.verdict,
-                "reasons": self.reasons, "max_accuracy_drop": self.max_accuracy_drop,
-                "datasets": {k: v.to_dict() for k, v in self.datasets.items()}}
+        return {
+            "candidate": self.candidate,
+            "running": self.running,
+            "verdict": self.verdict,
+            "reasons": self.reasons,
+            "max_accuracy_drop": self.max_accuracy_drop,
+            "datasets": {k: v.to_dict() for k, v in self.datasets.items()},
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Comparison":
@@ -87,22 +92,37 @@ class Comparison:
         datasets = {}
         for name, raw in data["datasets"].items():
             running = Score(**raw["running"]) if raw.get("running") else None
-            datasets[name] = DatasetComparison(raw["name"], raw["path"], Score(**raw["candidate"]),
-                                               running, raw.get("changes") or [])
-        return cls(data["candidate"], data.get("running"), datasets, data["verdict"],
-                   list(data.get("reasons") or []), float(data.get("max_accuracy_drop") or 0.0))
+            datasets[name] = DatasetComparison(
+                raw["name"],
+                raw["path"],
+                Score(**raw["candidate"]),
+                running,
+                raw.get("changes") or [],
+            )
+        return cls(
+            data["candidate"],
+            data.get("running"),
+            datasets,
+            data["verdict"],
+            list(data.get("reasons") or []),
+            float(data.get("max_accuracy_drop") or 0.0),
+        )
 
     def summary(self) -> Dict[str, Any]:
         """The few figures a model list shows."""
         test = self.datasets.get("test_set")
-        return {"verdict": self.verdict, "running": self.running,
-                "test_accuracy": test.candidate.accuracy if test else None,
-                "test_macro_f1": test.candidate.macro_f1 if test else None,
-                "running_test_accuracy": test.running.accuracy if test and test.running else None,
-                "running_test_macro_f1": test.running.macro_f1 if test and test.running else None}
+        return {
+            "verdict": self.verdict,
+            "running": self.running,
+            "test_accuracy": test.candidate.accuracy if test else None,
+            "test_macro_f1": test.candidate.macro_f1 if test else None,
+            "running_test_accuracy": test.running.accuracy if test and test.running else None,
+            "running_test_macro_f1": test.running.macro_f1 if test and test.running else None,
+        }
 
 
 # ---- scoring (pure: lists of (expected, predicted) pairs) --------------------------------
+
 
 def score(pairs: Sequence[Tuple[str, str]], top_confusions: int = 10) -> Score:
     """Accuracy, macro-F1 over the expected labels, per-intent F1 and the top confusions."""
@@ -140,13 +160,15 @@ def changes(candidate: Score, running: Optional[Score]) -> List[Dict[str, Any]]:
     rows = []
     for intent in sorted(set(candidate.f1) | set(running.f1)):
         new, old = candidate.f1.get(intent, 0.0), running.f1.get(intent, 0.0)
-        rows.append({"intent": intent, "running": old, "candidate": new,
-                     "change": round(new - old, 4)})
+        rows.append(
+            {"intent": intent, "running": old, "candidate": new, "change": round(new - old, 4)}
+        )
     return sorted(rows, key=lambda r: (-abs(r["change"]), r["intent"]))
 
 
-def verdict(test: Optional[DatasetComparison], review: Optional[DatasetComparison],
-            max_drop: float) -> Tuple[str, List[str]]:
+def verdict(
+    test: Optional[DatasetComparison], review: Optional[DatasetComparison], max_drop: float
+) -> Tuple[str, List[str]]:
     """``worse`` if the held-out accuracy or macro-F1 fell by more than ``max_drop``."""
     if test is None or test.running is None:
         return "not_worse", ["no running model to compare with" if test else "no test set"]
@@ -156,24 +178,33 @@ def verdict(test: Optional[DatasetComparison], review: Optional[DatasetCompariso
         drop = old - new
         if drop > max_drop + EPSILON:
             worse = True
-            reasons.append(f"test set {metric} fell from {old:.1%} to {new:.1%} "
-                           f"(more than the {max_drop:.1%} allowed)")
+            reasons.append(
+                f"test set {metric} fell from {old:.1%} to {new:.1%} "
+                f"(more than the {max_drop:.1%} allowed)"
+            )
         else:
             reasons.append(f"test set {metric} {old:.1%} -> {new:.1%}")
     if worse:
         return "worse", reasons
-    improved = any(getattr(test.candidate, m) > getattr(test.running, m) + EPSILON
-                   for m in ("accuracy", "macro_f1"))
+    improved = any(
+        getattr(test.candidate, m) > getattr(test.running, m) + EPSILON
+        for m in ("accuracy", "macro_f1")
+    )
     if review is not None and review.running is not None:
-        reasons.append(f"review data accuracy {review.running.accuracy:.1%} -> "
-                       f"{review.candidate.accuracy:.1%}")
+        reasons.append(
+            f"review data accuracy {review.running.accuracy:.1%} -> {review.candidate.accuracy:.1%}"
+        )
         improved = improved or review.candidate.accuracy > review.running.accuracy + EPSILON
     return ("better" if improved else "not_worse"), reasons
 
 
-def build_comparison(candidate: str, running: Optional[str],
-                     predictions: Mapping[str, Mapping[str, Sequence[Tuple[str, str]]]],
-                     paths: Mapping[str, str], max_drop: float = 0.0) -> Comparison:
+def build_comparison(
+    candidate: str,
+    running: Optional[str],
+    predictions: Mapping[str, Mapping[str, Sequence[Tuple[str, str]]]],
+    paths: Mapping[str, str],
+    max_drop: float = 0.0,
+) -> Comparison:
     """A comparison from (expected, predicted) pairs per data set and model (``candidate``/``running``)."""
     datasets = {}
     for name, by_model in predictions.items():
@@ -186,12 +217,30 @@ def build_comparison(candidate: str, running: Optional[str],
 
 # ---- running it in a subprocess ----------------------------------------------------------
 
-def command(candidate_model: Path, running_model: Optional[Path], test_set: Path,
-            review_examples: Optional[Path], out: Path, max_drop: float = 0.0,
-            progress: bool = True) -> List[str]:
+
+def command(
+    candidate_model: Path,
+    running_model: Optional[Path],
+    test_set: Path,
+    review_examples: Optional[Path],
+    out: Path,
+    max_drop: float = 0.0,
+    progress: bool = True,
+) -> List[str]:
     """The command line of the evaluation subprocess."""
-    args = [sys.executable, "-m", "bot.retraining.comparison", "--candidate", str(candidate_model),
-            "--test-set", str(test_set), "--json", str(out), "--max-drop", str(max_drop)]
+    args = [
+        sys.executable,
+        "-m",
+        "bot.retraining.comparison",
+        "--candidate",
+        str(candidate_model),
+        "--test-set",
+        str(test_set),
+        "--json",
+        str(out),
+        "--max-drop",
+        str(max_drop),
+    ]
     if running_model is not None:
         args += ["--running", str(running_model)]
     if review_examples is not None:
@@ -199,9 +248,15 @@ def command(candidate_model: Path, running_model: Optional[Path], test_set: Path
     return args + ([] if progress else ["--no-progress"])
 
 
-def compare(candidate_model: Path, running_model: Optional[Path], test_set: Path,
-            review_examples: Optional[Path], *, max_drop: float = 0.0,
-            progress: bool = True) -> Comparison:
+def compare(
+    candidate_model: Path,
+    running_model: Optional[Path],
+    test_set: Path,
+    review_examples: Optional[Path],
+    *,
+    max_drop: float = 0.0,
+    progress: bool = True,
+) -> Comparison:
     """Evaluate both models in a subprocess (progress bars on this terminal's stderr).
 
     Raises:
@@ -209,41 +264,66 @@ def compare(candidate_model: Path, running_model: Optional[Path], test_set: Path
     """
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "comparison.json"
-        args = command(candidate_model, running_model, test_set, review_examples, out, max_drop,
-                       progress)
-        result = subprocess.run(args, env=subprocess_env(), stdout=subprocess.PIPE,
-                                stderr=None if progress else subprocess.PIPE, text=True)
+        args = command(
+            candidate_model, running_model, test_set, review_examples, out, max_drop, progress
+        )
+        result = subprocess.run(
+            args,
+            env=subprocess_env(),
+            stdout=subprocess.PIPE,
+            stderr=None if progress else subprocess.PIPE,
+            text=True,
+        )
         if result.returncode != 0 or not out.exists():
-            raise EvaluationFailed(f"evaluation failed (exit {result.returncode}): "
-                                   f"{_tail(result.stderr or result.stdout)}")
+            raise EvaluationFailed(
+                f"evaluation failed (exit {result.returncode}): "
+                f"{_tail(result.stderr or result.stdout)}"
+            )
         return Comparison.from_dict(json.loads(out.read_text()))
 
 
-async def compare_async(candidate_model: Path, running_model: Optional[Path], test_set: Path,
-                        review_examples: Optional[Path], *, max_drop: float = 0.0) -> Comparison:
+async def compare_async(
+    candidate_model: Path,
+    running_model: Optional[Path],
+    test_set: Path,
+    review_examples: Optional[Path],
+    *,
+    max_drop: float = 0.0,
+) -> Comparison:
     """:func:`compare` without blocking the event loop (for training jobs)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "comparison.json"
-        args = command(candidate_model, running_model, test_set, review_examples, out, max_drop,
-                       progress=False)
+        args = command(
+            candidate_model, running_model, test_set, review_examples, out, max_drop, progress=False
+        )
         proc = await asyncio.create_subprocess_exec(
-            *args, env=subprocess_env(), stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+            *args,
+            env=subprocess_env(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             output, _ = await proc.communicate()
         except asyncio.CancelledError:
             _kill(proc.pid)
             raise
         if proc.returncode != 0 or not out.exists():
-            raise EvaluationFailed(f"evaluation failed (exit {proc.returncode}): "
-                                   f"{_tail(output.decode(errors='replace'))}")
+            raise EvaluationFailed(
+                f"evaluation failed (exit {proc.returncode}): "
+                f"{_tail(output.decode(errors='replace'))}"
+            )
         return Comparison.from_dict(json.loads(out.read_text()))
 
 
 def subprocess_env() -> Dict[str, str]:
     """Quiet TensorFlow, no telemetry."""
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false",
-            "PYTHONUNBUFFERED": "1"}
+    return {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "RASA_TELEMETRY_ENABLED": "false",
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def _kill(pid: int) -> None:
@@ -261,8 +341,10 @@ def _tail(text: Optional[str], lines: int = 15) -> str:
 
 # ---- the subprocess ----------------------------------------------------------------------
 
-def _predict_all(model: Path, datasets: Mapping[str, List[Tuple[str, str]]],
-                 progress: bool) -> Dict[str, List[Tuple[str, str]]]:
+
+def _predict_all(
+    model: Path, datasets: Mapping[str, List[Tuple[str, str]]], progress: bool
+) -> Dict[str, List[Tuple[str, str]]]:
     from rasa.core.agent import Agent
     from tqdm import tqdm
 
@@ -271,8 +353,13 @@ def _predict_all(model: Path, datasets: Mapping[str, List[Tuple[str, str]]],
     agent = Agent.load(str(model))
     results = {}
     for name, examples in datasets.items():
-        bar = tqdm(examples, desc=f"{name} with {model.name[:32]}", unit="msg",
-                   disable=not progress, file=sys.stderr)
+        bar = tqdm(
+            examples,
+            desc=f"{name} with {model.name[:32]}",
+            unit="msg",
+            disable=not progress,
+            file=sys.stderr,
+        )
         report = asyncio.run(predict(agent, bar))
         results[name] = [(p.expected, p.predicted) for p in report.predictions]
     return results
@@ -304,8 +391,13 @@ def main(argv: Optional[List[str]] = None) -> None:
             continue
         for name, pairs in _predict_all(model, datasets, progress).items():
             predictions[name][role] = pairs
-    comparison = build_comparison(args.candidate.name, args.running.name if args.running else None,
-                                  predictions, paths, args.max_drop)
+    comparison = build_comparison(
+        args.candidate.name,
+        args.running.name if args.running else None,
+        predictions,
+        paths,
+        args.max_drop,
+    )
     args.json.write_text(json.dumps(comparison.to_dict(), indent=2))
     print(f"verdict: {comparison.verdict}")
 

@@ -18,8 +18,8 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from bot.retraining import nlu_data
 from bot.retraining.errors import InvalidFaq
 from bot.retraining.labels import faq_topics
-from handoff.core.settings import RetrainingConfig
 from handoff.core.redaction import mask_transcript_text
+from handoff.core.settings import RetrainingConfig
 
 TOPIC = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
 MAX_TOPIC = 48
@@ -63,15 +63,17 @@ def add_faq(config: RetrainingConfig, topic: str, examples: List[str], answer: s
     answer = _check_answer(answer)
     # Answer first: examples without an answer would train a topic the bot cannot reply to.
     _append_answer(config, f"utter_faq/{topic}", answer)
-    nlu_data.update_examples(config.path(config.reviewed_file),
-                             add={text: f"faq/{topic}" for text in texts})
+    nlu_data.update_examples(
+        config.path(config.reviewed_file), add={text: f"faq/{topic}" for text in texts}
+    )
     return FaqEntry(topic, f"faq/{topic}", f"utter_faq/{topic}", texts, answer)
 
 
 def _check_topic(config: RetrainingConfig, topic: Any) -> str:
     if not isinstance(topic, str) or not TOPIC.match(topic) or len(topic) > MAX_TOPIC:
-        raise InvalidFaq(f"topic must be snake_case (a-z, 0-9, _), at most {MAX_TOPIC} "
-                         f"characters, not {topic!r}")
+        raise InvalidFaq(
+            f"topic must be snake_case (a-z, 0-9, _), at most {MAX_TOPIC} characters, not {topic!r}"
+        )
     if topic in faq_topics(config):
         raise InvalidFaq(f"faq/{topic} exists already; pick another topic")
     return topic
@@ -98,8 +100,11 @@ def _check_examples(config: RetrainingConfig, intent: str, examples: Any) -> Lis
 
 def _reviewed(config: RetrainingConfig) -> Dict[str, Any]:
     path = config.path(config.reviewed_file)
-    return {nlu_data.normalise(t): (intent, path.relative_to(config.project_dir))
-            for intent, texts in nlu_data.read_examples(path).items() for t in texts}
+    return {
+        nlu_data.normalise(t): (intent, path.relative_to(config.project_dir))
+        for intent, texts in nlu_data.read_examples(path).items()
+        for t in texts
+    }
 
 
 def _check_answer(answer: Any) -> str:

@@ -29,11 +29,11 @@ import yaml
 from redis.asyncio import Redis
 
 from bot.nlu import spacy_pipeline
-from bot.retraining import keys
-from bot.retraining.errors import InvalidInput, JobRunning, NoJob
-from bot.retraining.comparison import compare_async, subprocess_env
-from bot.retraining.model_registry import ModelRegistry
 from bot.nlu.training import model_fingerprint
+from bot.retraining import keys
+from bot.retraining.comparison import compare_async, subprocess_env
+from bot.retraining.errors import InvalidInput, JobRunning, NoJob
+from bot.retraining.model_registry import ModelRegistry
 from handoff.core.settings import RetrainingConfig
 
 PHASES = ("queued", "training", "evaluating", "done", "failed", "cancelled")
@@ -152,9 +152,15 @@ class TrainingJobs:
         lock_ttl: Seconds the lock outlives a process that died.
     """
 
-    def __init__(self, redis: Redis, config: RetrainingConfig, *,
-                 registry: Optional[ModelRegistry] = None, model_name: str = "storefront",
-                 lock_ttl: int = 60):
+    def __init__(
+        self,
+        redis: Redis,
+        config: RetrainingConfig,
+        *,
+        registry: Optional[ModelRegistry] = None,
+        model_name: str = "storefront",
+        lock_ttl: int = 60,
+    ):
         self._redis = redis
         self._config = config
         self._registry = registry or ModelRegistry(redis, config)
@@ -175,8 +181,12 @@ class TrainingJobs:
             InvalidInput: the config is missing or outside the project.
         """
         config_file = self._config_file(config_path or "config.yml")
-        job = Job(id=uuid.uuid4().hex[:12], by=by, config=str(config_file.relative_to(
-            self._config.project_dir.resolve())), started_at=_now())
+        job = Job(
+            id=uuid.uuid4().hex[:12],
+            by=by,
+            config=str(config_file.relative_to(self._config.project_dir.resolve())),
+            started_at=_now(),
+        )
         if not await self._redis.set(keys.LOCK, job.id, nx=True, ex=self._lock_ttl):
             running = keys.text(await self._redis.get(keys.LOCK) or "")
             raise JobRunning(f"training job {running or '?'} is running; wait or cancel it")
@@ -227,9 +237,13 @@ class TrainingJobs:
         except asyncio.TimeoutError:
             return await self.get(job.id)
 
-    async def wait(self, job_id: str, timeout: Optional[float] = None,
-                   on_progress: Optional[Callable[[Job], None]] = None,
-                   interval: float = 0.5) -> Job:
+    async def wait(
+        self,
+        job_id: str,
+        timeout: Optional[float] = None,
+        on_progress: Optional[Callable[[Job], None]] = None,
+        interval: float = 0.5,
+    ) -> Job:
         """Poll until the job finished; ``on_progress`` sees every state read.
 
         Raises:
@@ -298,8 +312,12 @@ class TrainingJobs:
         await self._save(job)
         reviewed = self._config.path(self._config.reviewed_file)
         comparison = await compare_async(
-            model, running, self._config.path(self._config.test_set),
-            reviewed if reviewed.exists() else None, max_drop=self._config.max_accuracy_drop)
+            model,
+            running,
+            self._config.path(self._config.test_set),
+            reviewed if reviewed.exists() else None,
+            max_drop=self._config.max_accuracy_drop,
+        )
         await self._registry.save_comparison(comparison)
         job.comparison = comparison.to_dict()
         self._registry.prune(protect=await self._registry.protected() + (model.name,))
@@ -308,8 +326,9 @@ class TrainingJobs:
         project = self._config.project_dir.resolve()
         relative = str(config_file.relative_to(project))
         if "SpacyNLP" in config_file.read_text():
-            await asyncio.to_thread(spacy_pipeline.ensure_built,
-                                    project / spacy_pipeline.DEFAULT_OUTPUT)
+            await asyncio.to_thread(
+                spacy_pipeline.ensure_built, project / spacy_pipeline.DEFAULT_OUTPUT
+            )
         name = f"{self._model_name}-{await asyncio.to_thread(model_fingerprint, project, relative)}"
         target = self._config.models_dir / f"{name}.tar.gz"
         if target.exists():
@@ -325,14 +344,32 @@ class TrainingJobs:
         return target
 
     async def _rasa_train(self, job: Job, config: str, out: Path, name: str) -> None:
-        command = [sys.executable, "-m", "rasa", "train", "--config", config,
-                   "--domain", "domain.yml", "--data", "data", "--out", str(out.resolve()),
-                   "--fixed-model-name", name, "--force"]
+        command = [
+            sys.executable,
+            "-m",
+            "rasa",
+            "train",
+            "--config",
+            config,
+            "--domain",
+            "domain.yml",
+            "--data",
+            "data",
+            "--out",
+            str(out.resolve()),
+            "--fixed-model-name",
+            name,
+            "--force",
+        ]
         progress = Progress(planned_epochs(self._config.project_dir / config))
         proc = await asyncio.create_subprocess_exec(
-            *command, cwd=self._config.project_dir, env=subprocess_env(),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True)  # its own process group: cancel stops its children too
+            *command,
+            cwd=self._config.project_dir,
+            env=subprocess_env(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )  # its own process group: cancel stops its children too
         try:
             await self._follow(job, proc, progress)
             code = await proc.wait()
@@ -375,7 +412,11 @@ class TrainingJobs:
         # Only our own lock: compare and delete in one step.
         await self._redis.eval(
             "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end "
-            "return 0", 1, keys.LOCK, job_id)
+            "return 0",
+            1,
+            keys.LOCK,
+            job_id,
+        )
         await self._redis.delete(keys.cancel(job_id))
 
     def _config_file(self, config_path: str) -> Path:

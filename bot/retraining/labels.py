@@ -51,8 +51,14 @@ class Decision:
         return asdict(self)
 
 
-async def label(redis: Redis, config: RetrainingConfig, item_id: str, action: str,
-                intent: Optional[str] = None, by: Optional[str] = None) -> Decision:
+async def label(
+    redis: Redis,
+    config: RetrainingConfig,
+    item_id: str,
+    action: str,
+    intent: Optional[str] = None,
+    by: Optional[str] = None,
+) -> Decision:
     """Decide about a review item and update the reviewed NLU file.
 
     Raises:
@@ -75,8 +81,14 @@ async def label(redis: Redis, config: RetrainingConfig, item_id: str, action: st
         nlu_data.update_examples(reviewed, add={item.text: target})
     else:
         nlu_data.update_examples(reviewed, remove=[item.text])
-    decision = Decision(item.id, action, target, nlu_data.clean_text(item.text), by,
-                        dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    decision = Decision(
+        item.id,
+        action,
+        target,
+        nlu_data.clean_text(item.text),
+        by,
+        dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    )
     await redis.hset(keys.DECISIONS, item.id, json.dumps(decision.to_dict()))
     return decision
 
@@ -122,14 +134,15 @@ def faq_topics(config: RetrainingConfig) -> List[str]:
     """Topics that have an answer (``utter_faq/<topic>``) in the domain or the FAQ responses file."""
     topics = set()
     for path in (config.path("domain.yml"), config.path(config.faq_responses_file)):
-        for name in (_yaml(path).get("responses") or {}):
+        for name in _yaml(path).get("responses") or {}:
             if str(name).startswith("utter_faq/"):
-                topics.add(str(name)[len("utter_faq/"):])
+                topics.add(str(name)[len("utter_faq/") :])
     return sorted(topics)
 
 
-def _target_intent(config: RetrainingConfig, item: ReviewItem, action: str,
-                   intent: Optional[str]) -> Optional[str]:
+def _target_intent(
+    config: RetrainingConfig, item: ReviewItem, action: str, intent: Optional[str]
+) -> Optional[str]:
     if action == "ignore":
         return None
     if action == OUT_OF_SCOPE:
@@ -137,8 +150,9 @@ def _target_intent(config: RetrainingConfig, item: ReviewItem, action: str,
     if action == "confirm":
         predicted = item.predicted_intent
         if not predicted or predicted == FALLBACK or predicted in RETRIEVAL_INTENTS:
-            raise InvalidLabel("the bot predicted no usable intent for this message; "
-                               "pick one with relabel")
+            raise InvalidLabel(
+                "the bot predicted no usable intent for this message; pick one with relabel"
+            )
         intent = predicted
     if not intent:
         raise InvalidLabel("relabel needs the intent to use")

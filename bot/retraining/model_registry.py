@@ -19,11 +19,16 @@ from typing import Any, Dict, List, Optional
 import aiohttp
 from redis.asyncio import Redis
 
-from bot.retraining import keys
-from bot.retraining.errors import (ModelNotFound, ModelWorse, NotEvaluated, NothingToRollBack,
-                                   RasaUnavailable)
-from bot.retraining.comparison import Comparison
 from bot.nlu.training import cache_dir
+from bot.retraining import keys
+from bot.retraining.comparison import Comparison
+from bot.retraining.errors import (
+    ModelNotFound,
+    ModelWorse,
+    NotEvaluated,
+    NothingToRollBack,
+    RasaUnavailable,
+)
 from handoff.core.settings import RetrainingConfig
 
 logger = logging.getLogger(__name__)
@@ -88,11 +93,16 @@ class ModelRegistry:
         for path in self._files():
             stat = path.stat()
             comparison = await self.comparison(path.name)
-            infos.append(ModelInfo(
-                name=path.name, path=str(path), size=stat.st_size,
-                created_at=_iso(stat.st_mtime),
-                active_on=[url for url, name in running.items() if name == path.name],
-                evaluation=comparison.summary() if comparison else None))
+            infos.append(
+                ModelInfo(
+                    name=path.name,
+                    path=str(path),
+                    size=stat.st_size,
+                    created_at=_iso(stat.st_mtime),
+                    active_on=[url for url, name in running.items() if name == path.name],
+                    evaluation=comparison.summary() if comparison else None,
+                )
+            )
         return infos
 
     async def running(self) -> Dict[str, Optional[str]]:
@@ -107,8 +117,9 @@ class ModelRegistry:
                 try:
                     return self.find(name)
                 except ModelNotFound:
-                    logger.warning("the running model %s is not in %s", name,
-                                   self._config.models_dir)
+                    logger.warning(
+                        "the running model %s is not in %s", name, self._config.models_dir
+                    )
         history = await self.history()
         return self._find_or_none(history[-1].model) if history else None
 
@@ -119,8 +130,9 @@ class ModelRegistry:
 
     async def save_comparison(self, comparison: Comparison) -> None:
         """Keep the evaluation of a trained model (kept as long as the model)."""
-        await self._redis.set(keys.comparison(comparison.candidate),
-                              json.dumps(comparison.to_dict()))
+        await self._redis.set(
+            keys.comparison(comparison.candidate), json.dumps(comparison.to_dict())
+        )
 
     async def history(self) -> List[Activation]:
         """Activations and rollbacks, oldest first."""
@@ -142,8 +154,9 @@ class ModelRegistry:
 
     # ---- changing ------------------------------------------------------------------------
 
-    async def activate(self, model: str, by: Optional[str] = None,
-                       override: bool = False) -> Activation:
+    async def activate(
+        self, model: str, by: Optional[str] = None, override: bool = False
+    ) -> Activation:
         """Load ``model`` on every Rasa server, unless it scored worse than the running one.
 
         Raises:
@@ -157,11 +170,14 @@ class ModelRegistry:
         comparison = await self.comparison(model)
         if not override:
             if comparison is None:
-                raise NotEvaluated(f"{model} was never evaluated against the running model; "
-                                   "evaluate it or activate with override")
+                raise NotEvaluated(
+                    f"{model} was never evaluated against the running model; "
+                    "evaluate it or activate with override"
+                )
             if comparison.verdict == "worse":
-                raise ModelWorse(f"{model} is worse than {comparison.running}: "
-                                 + "; ".join(comparison.reasons))
+                raise ModelWorse(
+                    f"{model} is worse than {comparison.running}: " + "; ".join(comparison.reasons)
+                )
         return await self._switch(path, by, override=override, rollback=False)
 
     async def rollback(self, by: Optional[str] = None) -> Activation:
@@ -200,8 +216,9 @@ class ModelRegistry:
 
     # ---- internals -----------------------------------------------------------------------
 
-    async def _switch(self, path: Path, by: Optional[str], *, override: bool,
-                      rollback: bool) -> Activation:
+    async def _switch(
+        self, path: Path, by: Optional[str], *, override: bool, rollback: bool
+    ) -> Activation:
         before = await self.running()
         switched: List[str] = []
         try:
@@ -242,12 +259,14 @@ class ModelRegistry:
         timeout = aiohttp.ClientTimeout(total=LOAD_TIMEOUT)
         try:
             async with aiohttp.ClientSession(timeout=timeout) as session:
-                async with session.put(f"{url}/model", params=self._token(),
-                                       json={"model_file": str(path.resolve())}) as response:
+                async with session.put(
+                    f"{url}/model", params=self._token(), json={"model_file": str(path.resolve())}
+                ) as response:
                     if response.status != 204:
                         body = await response.text()
-                        raise RasaUnavailable(f"{url} refused {path.name}: HTTP {response.status} "
-                                              f"{body[:300]}")
+                        raise RasaUnavailable(
+                            f"{url} refused {path.name}: HTTP {response.status} {body[:300]}"
+                        )
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise RasaUnavailable(f"{url} did not load {path.name}: {exc!r}") from exc
 
@@ -278,6 +297,9 @@ class ModelRegistry:
 
 
 def _iso(epoch: Optional[float]) -> str:
-    moment = dt.datetime.now(dt.timezone.utc) if epoch is None else \
-        dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
+    moment = (
+        dt.datetime.now(dt.timezone.utc)
+        if epoch is None
+        else dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
+    )
     return moment.isoformat(timespec="seconds")

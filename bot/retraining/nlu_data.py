@@ -77,15 +77,18 @@ def update_examples(path: Path, add: Mapping[str, str] = (), remove: Iterable[st
     """
     add = dict(add)
     drop = {normalise(t) for t in remove} | {normalise(t) for t in add}
-    examples = {intent: [t for t in texts if normalise(t) not in drop]
-                for intent, texts in read_examples(path).items()}
+    examples = {
+        intent: [t for t in texts if normalise(t) not in drop]
+        for intent, texts in read_examples(path).items()
+    }
     for text, intent in add.items():
         examples.setdefault(intent, []).append(clean_text(text))
     write_examples(path, examples)
 
 
-def hand_written_examples(project_dir: Path, reviewed_file: Path,
-                          nlu_dir: str = "data") -> Dict[str, Tuple[str, Path]]:
+def hand_written_examples(
+    project_dir: Path, reviewed_file: Path, nlu_dir: str = "data"
+) -> Dict[str, Tuple[str, Path]]:
     """normalised text -> (intent, file) of every NLU example outside the reviewed file."""
     known: Dict[str, Tuple[str, Path]] = {}
     for path in sorted((project_dir / nlu_dir).rglob("*.yml")):

@@ -21,15 +21,21 @@ from bot.evaluation.scoring import FALLBACK, faq_label
 from bot.retraining import keys
 from bot.retraining.errors import InvalidFilter
 from bot.retraining.nlu_data import clean_text, normalise
-from handoff.core.settings import RetrainingConfig
-from handoff.core.errors import ConversationNotFound, InvalidInput
 from handoff.core.conversation import Conversation
+from handoff.core.errors import ConversationNotFound, InvalidInput
 from handoff.core.redaction import mask_training_text
+from handoff.core.settings import RetrainingConfig
 from handoff.core.store import HandoffStore
 
 REASONS = ("fallback", "low_confidence", "escalation", "low_csat")
-FALLBACK_ACTIONS = frozenset({"action_default_fallback", "action_handle_fallback",
-                              "action_two_stage_fallback", "action_core_fallback"})
+FALLBACK_ACTIONS = frozenset(
+    {
+        "action_default_fallback",
+        "action_handle_fallback",
+        "action_two_stage_fallback",
+        "action_core_fallback",
+    }
+)
 LOW_CSAT = 2
 # A pause (escalation) counts against the message just before it and the one
 # before that: the bot escalates on the second misunderstanding in a row.
@@ -82,10 +88,17 @@ class Occurrence:
     context: List[Dict[str, Any]] = field(default_factory=list)
 
 
-async def build_review(redis: Redis, config: RetrainingConfig, *, threshold: Optional[float] = None,
-                       since: When = None, until: When = None, intent: Optional[str] = None,
-                       reason: Optional[str] = None,
-                       include_decided: bool = False) -> List[ReviewItem]:
+async def build_review(
+    redis: Redis,
+    config: RetrainingConfig,
+    *,
+    threshold: Optional[float] = None,
+    since: When = None,
+    until: When = None,
+    intent: Optional[str] = None,
+    reason: Optional[str] = None,
+    include_decided: bool = False,
+) -> List[ReviewItem]:
     """Every review item of the logged conversations, most frequent first.
 
     Args:
@@ -128,11 +141,15 @@ async def tracker_events(redis: Redis, key_prefix: str) -> Any:
             dialogue = json.loads(raw)
         except ValueError:
             continue  # not a tracker someone else wrote under the prefix
-        yield keys.text(key)[len(prefix):], dialogue.get("events") or []
+        yield keys.text(key)[len(prefix) :], dialogue.get("events") or []
 
 
-def candidates(conv_id: str, events: Sequence[Mapping[str, Any]],
-               record: Optional[Conversation], threshold: float) -> List[Occurrence]:
+def candidates(
+    conv_id: str,
+    events: Sequence[Mapping[str, Any]],
+    record: Optional[Conversation],
+    threshold: float,
+) -> List[Occurrence]:
     """The review candidates of one conversation's events."""
     turns: List[Dict[str, Any]] = []
     messages: List[Tuple[Occurrence, int]] = []  # occurrence, index of its turn
@@ -163,7 +180,7 @@ def candidates(conv_id: str, events: Sequence[Mapping[str, Any]],
     for occurrence, index in messages:
         _add_reasons(occurrence, record, threshold)
         start = max(0, index - CONTEXT_BEFORE)
-        occurrence.context = turns[start:index + CONTEXT_AFTER + 1]
+        occurrence.context = turns[start : index + CONTEXT_AFTER + 1]
     return [o for o, _ in messages if o.reasons]
 
 
@@ -191,10 +208,12 @@ async def remembered_item(redis: Redis, item_id: str) -> Optional[ReviewItem]:
 
 # ---- helpers ------------------------------------------------------------------------------
 
+
 def _occurrence(conv_id: str, event: Mapping[str, Any]) -> Occurrence:
     intent, confidence = predicted(event.get("parse_data") or {})
-    occurrence = Occurrence(conv_id, str(event["text"]), float(event.get("timestamp") or 0.0),
-                            intent, confidence)
+    occurrence = Occurrence(
+        conv_id, str(event["text"]), float(event.get("timestamp") or 0.0), intent, confidence
+    )
     if (event.get("parse_data") or {}).get("intent", {}).get("name") == FALLBACK:
         occurrence.reasons.add("fallback")
     return occurrence
@@ -226,8 +245,11 @@ def _add_reasons(occurrence: Occurrence, record: Optional[Conversation], thresho
 
 
 def _turn(sender: str, event: Mapping[str, Any]) -> Dict[str, Any]:
-    return {"sender": sender, "text": mask_training_text(str(event.get("text"))),
-            "at": _iso(float(event.get("timestamp") or 0.0))}
+    return {
+        "sender": sender,
+        "text": mask_training_text(str(event.get("text"))),
+        "at": _iso(float(event.get("timestamp") or 0.0)),
+    }
 
 
 def _item(key: str, occurrences: List[Occurrence]) -> ReviewItem:
@@ -246,8 +268,9 @@ def _item(key: str, occurrences: List[Occurrence]) -> ReviewItem:
         last_seen=_iso(latest.at),
         conversations=list(dict.fromkeys(o.conversation for o in occurrences)),
         context=latest.context,
-        escalation_reasons=sorted({o.escalation_reason for o in occurrences
-                                   if o.escalation_reason}),
+        escalation_reasons=sorted(
+            {o.escalation_reason for o in occurrences if o.escalation_reason}
+        ),
     )
 
 
@@ -270,8 +293,9 @@ async def _remember(redis: Redis, items: List[ReviewItem], *, ttl_seconds: int) 
         await pipe.execute()
 
 
-async def _with_status(redis: Redis, items: List[ReviewItem],
-                       include_decided: bool) -> List[ReviewItem]:
+async def _with_status(
+    redis: Redis, items: List[ReviewItem], include_decided: bool
+) -> List[ReviewItem]:
     if not items:
         return items
     decisions = await redis.hmget(keys.DECISIONS, [i.id for i in items])

@@ -24,8 +24,13 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from handoff.core import keys
-from handoff.core.errors import (AccountExists, AccountNotFound, AuthError, InvalidInput,
-                            TooManyAttempts)
+from handoff.core.errors import (
+    AccountExists,
+    AccountNotFound,
+    AuthError,
+    InvalidInput,
+    TooManyAttempts,
+)
 
 ROLES = ("csr", "admin")
 ISSUER = "handoff"
@@ -100,9 +105,17 @@ class Auth:
         scrypt_n: scrypt cost for new hashes (existing hashes keep their own).
     """
 
-    def __init__(self, redis: Redis, secret: str, *, token_ttl_seconds: int = 8 * 3600,
-                 max_failures: int = 5, lockout_seconds: int = 900,
-                 clock: Callable[[], float] = time.time, scrypt_n: int = SCRYPT_N):
+    def __init__(
+        self,
+        redis: Redis,
+        secret: str,
+        *,
+        token_ttl_seconds: int = 8 * 3600,
+        max_failures: int = 5,
+        lockout_seconds: int = 900,
+        clock: Callable[[], float] = time.time,
+        scrypt_n: int = SCRYPT_N,
+    ):
         """Create the service over one Redis client."""
         self._redis = redis
         self._secret = secret
@@ -112,8 +125,9 @@ class Auth:
         self._clock = clock
         self._scrypt_n = scrypt_n
 
-    async def create_account(self, username: str, password: str, role: str = "csr",
-                             display_name: Optional[str] = None) -> Identity:
+    async def create_account(
+        self, username: str, password: str, role: str = "csr", display_name: Optional[str] = None
+    ) -> Identity:
         """Create an account.
 
         Raises:
@@ -133,9 +147,17 @@ class Auth:
                 if await pipe.exists(key):
                     raise AccountExists(f"account {username!r} already exists")
                 pipe.multi()
-                pipe.hset(key, mapping={"username": username, "role": role, "display_name": name,
-                                        "password": encoded, "tokens_after": "0",
-                                        "created_at": str(self._clock())})
+                pipe.hset(
+                    key,
+                    mapping={
+                        "username": username,
+                        "role": role,
+                        "display_name": name,
+                        "password": encoded,
+                        "tokens_after": "0",
+                        "created_at": str(self._clock()),
+                    },
+                )
                 pipe.sadd(keys.ACCOUNTS, username)
                 await pipe.execute()
             except WatchError as exc:
@@ -179,8 +201,10 @@ class Auth:
         if not await self._raw(username):
             raise AccountNotFound(f"no account {username!r}")
         encoded = await asyncio.to_thread(hash_password, password, self._scrypt_n)
-        await self._redis.hset(keys.account(username), mapping={
-            "password": encoded, "tokens_after": str(int(self._clock()))})
+        await self._redis.hset(
+            keys.account(username),
+            mapping={"password": encoded, "tokens_after": str(int(self._clock()))},
+        )
 
     async def authenticate(self, username: str, password: str) -> str:
         """Check a username and password and return a signed token.
@@ -213,8 +237,14 @@ class Auth:
     def issue_token(self, identity: Identity) -> str:
         """A signed token for ``identity`` valid for the configured lifetime."""
         now = int(self._clock())
-        claims = {"sub": identity.username, "role": identity.role, "name": identity.display_name,
-                  "iat": now, "exp": now + self._ttl, "iss": ISSUER}
+        claims = {
+            "sub": identity.username,
+            "role": identity.role,
+            "name": identity.display_name,
+            "iat": now,
+            "exp": now + self._ttl,
+            "iss": ISSUER,
+        }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     async def verify(self, token: str) -> Identity:
@@ -236,8 +266,13 @@ class Auth:
         if not isinstance(token, str) or not token:
             raise AuthError("missing token")
         try:
-            return jwt.decode(token, self._secret, algorithms=[ALGORITHM], issuer=ISSUER,
-                              options={"require": ["exp", "iat", "sub", "role", "iss"]})
+            return jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "role", "iss"]},
+            )
         except jwt.ExpiredSignatureError as exc:
             raise AuthError("token expired; log in again") from exc
         except jwt.InvalidTokenError as exc:
@@ -264,8 +299,9 @@ def _identity(raw: dict) -> Identity:
 def _check_username(username: Any) -> str:
     name = username.strip().lower() if isinstance(username, str) else ""
     if not _USERNAME.match(name):
-        raise InvalidInput("username must be 2-64 characters of a-z, 0-9, _ . - "
-                           "(starting with a letter or digit)")
+        raise InvalidInput(
+            "username must be 2-64 characters of a-z, 0-9, _ . - (starting with a letter or digit)"
+        )
     return name
 
 
@@ -275,8 +311,9 @@ def _check_password(password: Any) -> None:
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, dklen: int = SCRYPT_LEN) -> bytes:
-    return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=dklen,
-                          maxmem=256 * 1024 * 1024)
+    return hashlib.scrypt(
+        password.encode(), salt=salt, n=n, r=r, p=p, dklen=dklen, maxmem=256 * 1024 * 1024
+    )
 
 
 def _waste_a_hash(n: int) -> bool:

@@ -54,13 +54,18 @@ def _entries(responses: Dict[str, Any]) -> Iterable[Dict[str, Any]]:
         for variation in variations if isinstance(variations, list) else []:
             if not isinstance(variation, dict) or not isinstance(variation.get("text"), str):
                 continue  # image-only or custom payloads cannot be typed by a CSR
-            entry = {"name": str(name), "text": variation["text"],
-                     "category": "faq" if str(name).startswith("utter_faq/") else "bot"}
+            entry = {
+                "name": str(name),
+                "text": variation["text"],
+                "category": "faq" if str(name).startswith("utter_faq/") else "bot",
+            }
             buttons = variation.get("buttons")
             if isinstance(buttons, list):
-                entry["buttons"] = [{"title": str(b.get("title", "")),
-                                     "payload": str(b.get("payload", ""))}
-                                    for b in buttons if isinstance(b, dict)]
+                entry["buttons"] = [
+                    {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+                    for b in buttons
+                    if isinstance(b, dict)
+                ]
             yield entry
 
 

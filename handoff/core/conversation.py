@@ -87,8 +87,15 @@ class Conversation:
         return data
 
 
-def make_message(sender: str, text: str, timestamp: float, *, intent: Optional[str] = None,
-                 confidence: Optional[float] = None, agent: Optional[str] = None) -> Dict[str, Any]:
+def make_message(
+    sender: str,
+    text: str,
+    timestamp: float,
+    *,
+    intent: Optional[str] = None,
+    confidence: Optional[float] = None,
+    agent: Optional[str] = None,
+) -> Dict[str, Any]:
     """A transcript entry, without the optional keys that are None.
 
     Card and id numbers in ``text`` are masked: transcripts are shown to CSRs
@@ -101,8 +108,14 @@ def make_message(sender: str, text: str, timestamp: float, *, intent: Optional[s
         raise InvalidInput(f"sender must be one of {', '.join(TRANSCRIPT_SENDERS)}")
     if not isinstance(text, str):
         raise InvalidInput("text must be a string")
-    message = {"sender": sender, "text": mask_transcript_text(text), "timestamp": timestamp,
-               "intent": intent, "confidence": confidence, "agent": agent}
+    message = {
+        "sender": sender,
+        "text": mask_transcript_text(text),
+        "timestamp": timestamp,
+        "intent": intent,
+        "confidence": confidence,
+        "agent": agent,
+    }
     return {k: v for k, v in message.items() if v is not None}
 
 
@@ -118,10 +131,16 @@ def check_transcript(messages: Any) -> List[Dict[str, Any]]:
     for item in messages:
         if not isinstance(item, Mapping):
             raise InvalidInput("transcript entries must be objects")
-        checked.append(make_message(
-            item.get("sender"), item.get("text"), float(item.get("timestamp") or 0.0),
-            intent=item.get("intent"), confidence=item.get("confidence"), agent=item.get("agent"),
-        ))
+        checked.append(
+            make_message(
+                item.get("sender"),
+                item.get("text"),
+                float(item.get("timestamp") or 0.0),
+                intent=item.get("intent"),
+                confidence=item.get("confidence"),
+                agent=item.get("agent"),
+            )
+        )
     return checked
 
 

@@ -14,9 +14,9 @@ from typing import Any, Dict, List, Optional, Protocol
 
 from handoff.core import lifecycle
 from handoff.core.auth import Auth, Identity
+from handoff.core.conversation import Conversation
 from handoff.core.errors import InvalidInput, InvalidTransition, NotAssignee, UpstreamError
 from handoff.core.lifecycle import Event, State
-from handoff.core.conversation import Conversation
 from handoff.core.outbox import Outbox
 from handoff.core.store import HandoffStore
 
@@ -28,16 +28,22 @@ CSAT_TEXT = "How would you rate the help you got today? (1 = poor, 5 = excellent
 class RasaPort(Protocol):
     """What the service needs from Rasa (``RasaClient`` or ``NullRasa``)."""
 
-    async def add_agent_message(self, conv_id: str, text: str, agent: str,
-                                buttons: Optional[List[Dict[str, str]]] = None,
-                                timestamp: Optional[float] = None) -> None:
+    async def add_agent_message(
+        self,
+        conv_id: str,
+        text: str,
+        agent: str,
+        buttons: Optional[List[Dict[str, str]]] = None,
+        timestamp: Optional[float] = None,
+    ) -> None:
         """Record a CSR message in the tracker."""
 
     async def resume(self, conv_id: str) -> None:
         """Let the bot predict again."""
 
-    async def execute_action(self, conv_id: str, action: str,
-                             output_channel: str = "latest") -> List[Dict[str, Any]]:
+    async def execute_action(
+        self, conv_id: str, action: str, output_channel: str = "latest"
+    ) -> List[Dict[str, Any]]:
         """Make the bot respond to an intent."""
 
 
@@ -53,8 +59,16 @@ class HandoffService:
         max_message_chars: Longest CSR message or note.
     """
 
-    def __init__(self, store: HandoffStore, outbox: Outbox, rasa: RasaPort, auth: Auth, *,
-                 resume_action: str = "action_handback", max_message_chars: int = 2000):
+    def __init__(
+        self,
+        store: HandoffStore,
+        outbox: Outbox,
+        rasa: RasaPort,
+        auth: Auth,
+        *,
+        resume_action: str = "action_handback",
+        max_message_chars: int = 2000,
+    ):
         """Wire the collaborators."""
         self.store = store
         self.outbox = outbox
@@ -66,18 +80,23 @@ class HandoffService:
     async def details(self, conv_id: str) -> Dict[str, Any]:
         """The record with its transcript and notes."""
         conv = await self.store.get(conv_id)
-        return {**conv.to_dict(), "transcript": await self.store.transcript(conv_id),
-                "notes": await self.store.notes(conv_id)}
+        return {
+            **conv.to_dict(),
+            "transcript": await self.store.transcript(conv_id),
+            "notes": await self.store.notes(conv_id),
+        }
 
     async def claim(self, conv_id: str, who: Identity) -> Conversation:
         """Claim a queued conversation and tell the customer who joined."""
         conv = await self.store.claim(conv_id, who.username)
-        await self._notify(conv_id,
-                           f"{who.display_name} from our support team has joined the chat.")
+        await self._notify(
+            conv_id, f"{who.display_name} from our support team has joined the chat."
+        )
         return conv
 
-    async def send_message(self, conv_id: str, who: Identity, text: Any,
-                           buttons: Any = None) -> Dict[str, Any]:
+    async def send_message(
+        self, conv_id: str, who: Identity, text: Any, buttons: Any = None
+    ) -> Dict[str, Any]:
         """Deliver a CSR message to the customer and record it in transcript and tracker.
 
         Returns:
@@ -88,8 +107,12 @@ class HandoffService:
         _ensure_can_message(await self.store.get(conv_id), who.username)
         await self.rasa.add_agent_message(conv_id, text, who.display_name, buttons)
         await self.store.record_csr_message(conv_id, who.username, text, agent=who.display_name)
-        message = {"sender": "csr", "text": text, "agent": who.display_name,
-                   "timestamp": time.time()}
+        message = {
+            "sender": "csr",
+            "text": text,
+            "agent": who.display_name,
+            "timestamp": time.time(),
+        }
         if buttons:
             message["buttons"] = buttons
         return {"id": await self.outbox.append(conv_id, message), "message": message}
@@ -97,8 +120,9 @@ class HandoffService:
     async def typing(self, conv_id: str, who: Identity) -> None:
         """Show the customer that the CSR is typing (ephemeral)."""
         _ensure_can_message(await self.store.get(conv_id), who.username)
-        await self.outbox.signal(conv_id, {"type": "typing", "sender": "csr",
-                                           "agent": who.display_name})
+        await self.outbox.signal(
+            conv_id, {"type": "typing", "sender": "csr", "agent": who.display_name}
+        )
 
     async def add_note(self, conv_id: str, who: Identity, text: Any) -> Dict[str, Any]:
         """Attach an internal note."""
@@ -113,8 +137,9 @@ class HandoffService:
         target = await self.auth.get_account(to_username) if isinstance(to_username, str) else None
         if target is None:
             raise InvalidInput("`to` must name an existing CSR account")
-        conv = await self.store.transfer(conv_id, target.username, by=who.username,
-                                         admin=who.is_admin)
+        conv = await self.store.transfer(
+            conv_id, target.username, by=who.username, admin=who.is_admin
+        )
         await self._notify(conv_id, f"You're now chatting with {target.display_name}.")
         return conv
 
@@ -128,8 +153,10 @@ class HandoffService:
         await self.rasa.resume(conv_id)
         conv = await self.store.release(conv_id, by=who.username, admin=who.is_admin)
         # Neutral wording: an admin may release a conversation someone else had.
-        await self._notify(conv_id, "Our support team has handed you back to the assistant, "
-                                    "which is here to help again.")
+        await self._notify(
+            conv_id,
+            "Our support team has handed you back to the assistant, which is here to help again.",
+        )
         return {"conversation": conv, "bot_greeted": await self._greet(conv_id)}
 
     async def close(self, conv_id: str, who: Identity, resolution: Any) -> Conversation:
@@ -182,9 +209,14 @@ def csat_request() -> Dict[str, Any]:
     The widget may render the buttons itself (``kind`` tells it what this is) or
     send the payload to Rasa as an intent with the ``csat_score`` entity.
     """
-    return {"sender": "system", "kind": "csat_request", "text": CSAT_TEXT,
-            "buttons": [{"title": str(n), "payload": f'/csat_rating{{"csat_score": {n}}}'}
-                        for n in range(1, 6)]}
+    return {
+        "sender": "system",
+        "kind": "csat_request",
+        "text": CSAT_TEXT,
+        "buttons": [
+            {"title": str(n), "payload": f'/csat_rating{{"csat_score": {n}}}'} for n in range(1, 6)
+        ],
+    }
 
 
 def _ensure_can_message(conv: Conversation, username: str) -> None:
@@ -197,10 +229,16 @@ def _ensure_can_message(conv: Conversation, username: str) -> None:
 def _check_buttons(buttons: Any) -> Optional[List[Dict[str, str]]]:
     if buttons in (None, []):
         return None
-    if not isinstance(buttons, list) or len(buttons) > 10 or not all(
-            isinstance(b, dict) and isinstance(b.get("title"), str)
+    if (
+        not isinstance(buttons, list)
+        or len(buttons) > 10
+        or not all(
+            isinstance(b, dict)
+            and isinstance(b.get("title"), str)
             and isinstance(b.get("payload"), str)
-            for b in buttons):
+            for b in buttons
+        )
+    ):
         raise InvalidInput("`buttons` must be a list of at most 10 {title, payload} strings")
     return [{"title": b["title"], "payload": b["payload"]} for b in buttons]
 
@@ -208,9 +246,10 @@ def _check_buttons(buttons: Any) -> Optional[List[Dict[str, str]]]:
 def _bot_message(rasa_message: Dict[str, Any]) -> Dict[str, Any]:
     message: Dict[str, Any] = {"sender": "bot", "text": rasa_message.get("text") or ""}
     if rasa_message.get("buttons"):
-        message["buttons"] = [{"title": str(b.get("title", "")),
-                               "payload": str(b.get("payload", ""))}
-                              for b in rasa_message["buttons"]]
+        message["buttons"] = [
+            {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+            for b in rasa_message["buttons"]
+        ]
     if rasa_message.get("image"):
         message["image"] = rasa_message["image"]
     return message

@@ -48,8 +48,11 @@ class CustomerToken:
 
     def to_dict(self) -> Dict[str, Any]:
         """The JSON body of ``POST /webhooks/widget/session``."""
-        return {"conversation_id": self.conversation_id, "token": self.token,
-                "expires_at": self.expires_at}
+        return {
+            "conversation_id": self.conversation_id,
+            "token": self.token,
+            "expires_at": self.expires_at,
+        }
 
 
 def new_conversation_id() -> str:
@@ -67,8 +70,12 @@ class CustomerTokens:
             expiry is checked against the real time.
     """
 
-    def __init__(self, secret: str, ttl_seconds: int = DEFAULT_TTL_SECONDS,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        secret: str,
+        ttl_seconds: int = DEFAULT_TTL_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ):
         """Create an issuer/verifier over one secret."""
         if not isinstance(secret, str) or not secret:
             raise ValueError("a non-empty secret is required")
@@ -89,8 +96,9 @@ class CustomerTokens:
         now = int(self._clock())
         expires_at = now + self._ttl
         claims = {"sub": conversation_id, "aud": AUDIENCE, "iat": now, "exp": expires_at}
-        return CustomerToken(jwt.encode(claims, self._secret, algorithm=ALGORITHM),
-                             conversation_id, expires_at)
+        return CustomerToken(
+            jwt.encode(claims, self._secret, algorithm=ALGORITHM), conversation_id, expires_at
+        )
 
     def verify(self, token: Any) -> str:
         """The conversation id a token grants access to.
@@ -100,18 +108,28 @@ class CustomerTokens:
                 token made for something other than the widget.
         """
         if not isinstance(token, str) or not token:
-            raise CustomerTokenError("missing token: send `Authorization: Bearer <token>` "
-                                     "from POST /webhooks/widget/session")
+            raise CustomerTokenError(
+                "missing token: send `Authorization: Bearer <token>` "
+                "from POST /webhooks/widget/session"
+            )
         try:
-            claims = jwt.decode(token, self._secret, algorithms=[ALGORITHM], audience=AUDIENCE,
-                                options={"require": ["sub", "aud", "exp"]})
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                audience=AUDIENCE,
+                options={"require": ["sub", "aud", "exp"]},
+            )
         except jwt.ExpiredSignatureError as exc:
             raise CustomerTokenError("token expired; start a new session") from exc
         except jwt.InvalidAudienceError as exc:
             raise CustomerTokenError("token is not a widget token") from exc
         except jwt.MissingRequiredClaimError as exc:
-            reason = ("token is not a widget token" if exc.claim == "aud"
-                      else f"token lacks the {exc.claim!r} claim")
+            reason = (
+                "token is not a widget token"
+                if exc.claim == "aud"
+                else f"token lacks the {exc.claim!r} claim"
+            )
             raise CustomerTokenError(reason) from exc
         except jwt.InvalidSignatureError as exc:
             raise CustomerTokenError("token signature is invalid (tampered or wrong key)") from exc

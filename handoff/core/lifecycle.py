@@ -149,5 +149,7 @@ def reopen_bot(state: StateLike) -> State:
 
 def table() -> Dict[str, Dict[str, str]]:
     """The transition table as plain strings (served to the console and the docs)."""
-    return {event.value: {a.value: b.value for a, b in moves.items()}
-            for event, moves in TRANSITIONS.items()}
+    return {
+        event.value: {a.value: b.value for a, b in moves.items()}
+        for event, moves in TRANSITIONS.items()
+    }

@@ -17,8 +17,14 @@ from redis.asyncio.client import Pipeline
 
 from handoff.core import keys, stats
 
-_ALL = (keys.METRICS_STARTED, keys.METRICS_ESCALATED, keys.METRICS_ESCALATIONS,
-        keys.METRICS_WAITS, keys.METRICS_FIRST_REPLIES, keys.METRICS_CSAT)
+_ALL = (
+    keys.METRICS_STARTED,
+    keys.METRICS_ESCALATED,
+    keys.METRICS_ESCALATIONS,
+    keys.METRICS_WAITS,
+    keys.METRICS_FIRST_REPLIES,
+    keys.METRICS_CSAT,
+)
 RECENT_WAITS = 50
 
 
@@ -44,8 +50,14 @@ def first_reply(pipe: Pipeline, conv_id: str, seconds: float, at: float) -> None
     pipe.zadd(keys.METRICS_FIRST_REPLIES, {_sample(conv=conv_id, seconds=seconds, at=at): at})
 
 
-def rated(pipe: Pipeline, conv_id: str, closed_at: Optional[float], previous: Optional[int],
-          score: int, at: float) -> None:
+def rated(
+    pipe: Pipeline,
+    conv_id: str,
+    closed_at: Optional[float],
+    previous: Optional[int],
+    score: int,
+    at: float,
+) -> None:
     """A CSAT rating; a re-rating of the same closed conversation replaces the old one."""
     if previous is not None:
         pipe.zrem(keys.METRICS_CSAT, _csat_member(conv_id, closed_at, previous))
@@ -94,8 +106,11 @@ async def summary(redis: Redis, since: Optional[float] = None) -> Dict[str, Any]
 
 
 def _distribution(values: List[float]) -> Dict[str, Any]:
-    return {"median": stats.median(values), "p90": stats.percentile(values, 90),
-            "count": len(values)}
+    return {
+        "median": stats.median(values),
+        "p90": stats.percentile(values, 90),
+        "count": len(values),
+    }
 
 
 async def _samples(redis: Redis, key: str, low: Any) -> List[Dict[str, Any]]:

@@ -53,8 +53,9 @@ class Outbox:
         ttl_seconds: How long an idle outbox is kept.
     """
 
-    def __init__(self, redis: Redis, maxlen: int = DEFAULT_MAXLEN,
-                 ttl_seconds: int = DEFAULT_TTL_SECONDS):
+    def __init__(
+        self, redis: Redis, maxlen: int = DEFAULT_MAXLEN, ttl_seconds: int = DEFAULT_TTL_SECONDS
+    ):
         """Create an outbox over one Redis client."""
         self._redis = redis
         self._maxlen = maxlen
@@ -74,8 +75,9 @@ class Outbox:
             stream_id, _ = await pipe.execute()
         return _text(stream_id)
 
-    async def read_after(self, conv_id: str, last_id: Optional[str] = None,
-                         count: int = 100) -> List[Entry]:
+    async def read_after(
+        self, conv_id: str, last_id: Optional[str] = None, count: int = 100
+    ) -> List[Entry]:
         """Messages strictly after ``last_id`` (all of them when it is None), oldest first.
 
         Raises:
@@ -85,8 +87,9 @@ class Outbox:
         entries = await self._redis.xrange(keys.outbox(conv_id), min=start, max="+", count=count)
         return [_entry(entry_id, fields) for entry_id, fields in entries]
 
-    async def wait_after(self, conv_id: str, last_id: Optional[str], timeout_ms: int,
-                         count: int = 100) -> List[Entry]:
+    async def wait_after(
+        self, conv_id: str, last_id: Optional[str], timeout_ms: int, count: int = 100
+    ) -> List[Entry]:
         """Like :meth:`read_after`, but block up to ``timeout_ms`` until something arrives.
 
         Returns an empty list on timeout. Holds one pooled connection while waiting.
@@ -97,8 +100,9 @@ class Outbox:
         # "0-0" rather than "$": a message appended just before this call must
         # still be returned, and XREAD is strictly-after for an explicit id.
         start = "0-0" if last_id is None else _check_id(last_id)
-        reply = await self._redis.xread({keys.outbox(conv_id): start}, count=count,
-                                        block=max(1, int(timeout_ms)))
+        reply = await self._redis.xread(
+            {keys.outbox(conv_id): start}, count=count, block=max(1, int(timeout_ms))
+        )
         if not reply:
             return []
         _stream, entries = reply[0]
@@ -147,7 +151,8 @@ def normalize_message(message: Mapping[str, Any]) -> Dict[str, Any]:
 
 def _valid_buttons(buttons: Any) -> bool:
     return isinstance(buttons, list) and all(
-        isinstance(b, Mapping) and isinstance(b.get("title"), str)
+        isinstance(b, Mapping)
+        and isinstance(b.get("title"), str)
         and isinstance(b.get("payload"), str)
         for b in buttons
     )

@@ -41,27 +41,39 @@ class RasaClient:
             await self._session.close()
             self._session = None
 
-    async def add_agent_message(self, conv_id: str, text: str, agent: str,
-                                buttons: Optional[List[Dict[str, str]]] = None,
-                                timestamp: Optional[float] = None) -> None:
+    async def add_agent_message(
+        self,
+        conv_id: str,
+        text: str,
+        agent: str,
+        buttons: Optional[List[Dict[str, str]]] = None,
+        timestamp: Optional[float] = None,
+    ) -> None:
         """Record a CSR message in the tracker as a bot utterance marked with the agent.
 
         No side effects are executed: the handoff service delivers the message
         itself, through the outbox.
         """
-        event: Dict[str, Any] = {"event": "bot", "text": text, "metadata": {"agent": agent},
-                                 "timestamp": timestamp or time.time()}
+        event: Dict[str, Any] = {
+            "event": "bot",
+            "text": text,
+            "metadata": {"agent": agent},
+            "timestamp": timestamp or time.time(),
+        }
         if buttons:
             event["data"] = {"buttons": buttons}
         await self._post(f"/conversations/{quote(conv_id, safe='')}/tracker/events", [event])
 
     async def resume(self, conv_id: str) -> None:
         """Append ConversationResumed: the bot predicts again."""
-        await self._post(f"/conversations/{quote(conv_id, safe='')}/tracker/events",
-                         [{"event": "resume", "timestamp": time.time()}])
+        await self._post(
+            f"/conversations/{quote(conv_id, safe='')}/tracker/events",
+            [{"event": "resume", "timestamp": time.time()}],
+        )
 
-    async def execute_action(self, conv_id: str, action: str,
-                             output_channel: str = "latest") -> List[Dict[str, Any]]:
+    async def execute_action(
+        self, conv_id: str, action: str, output_channel: str = "latest"
+    ) -> List[Dict[str, Any]]:
         """Make the bot run ``action`` now (e.g. greet the customer back after a release).
 
         Returns:
@@ -102,15 +114,21 @@ class NullRasa:
     async def close(self) -> None:
         """Nothing to close."""
 
-    async def add_agent_message(self, conv_id: str, text: str, agent: str,
-                                buttons: Optional[List[Dict[str, str]]] = None,
-                                timestamp: Optional[float] = None) -> None:
+    async def add_agent_message(
+        self,
+        conv_id: str,
+        text: str,
+        agent: str,
+        buttons: Optional[List[Dict[str, str]]] = None,
+        timestamp: Optional[float] = None,
+    ) -> None:
         """Do nothing."""
 
     async def resume(self, conv_id: str) -> None:
         """Do nothing."""
 
-    async def execute_action(self, conv_id: str, action: str,
-                             output_channel: str = "latest") -> List[Dict[str, Any]]:
+    async def execute_action(
+        self, conv_id: str, action: str, output_channel: str = "latest"
+    ) -> List[Dict[str, Any]]:
         """Do nothing; no bot messages."""
         return []

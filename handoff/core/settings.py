@@ -83,8 +83,12 @@ class BusinessHours:
 
     def to_dict(self) -> Dict[str, Any]:
         """JSON-friendly form (served to the console)."""
-        return {"timezone": self.timezone, "weekdays": list(self.weekdays),
-                "open": self.open.strftime("%H:%M"), "close": self.close.strftime("%H:%M")}
+        return {
+            "timezone": self.timezone,
+            "weekdays": list(self.weekdays),
+            "open": self.open.strftime("%H:%M"),
+            "close": self.close.strftime("%H:%M"),
+        }
 
 
 @dataclass(frozen=True)
@@ -178,15 +182,17 @@ class HandoffConfig:
     resume_action: str = "action_handback"
     business_hours: BusinessHours = field(default_factory=BusinessHours)
     sla_seconds: int = 120
-    priorities: Mapping[str, str] = field(default_factory=lambda: {
-        "request_human": "normal",
-        "nlu_fallback": "normal",
-        "core_fallback": "normal",
-        "action_failed": "high",
-        "frustrated": "high",
-        "complaint": "high",
-        "business_rule": "high",
-    })
+    priorities: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "request_human": "normal",
+            "nlu_fallback": "normal",
+            "core_fallback": "normal",
+            "action_failed": "high",
+            "frustrated": "high",
+            "complaint": "high",
+            "business_rule": "high",
+        }
+    )
     default_priority: str = "normal"
     default_wait_seconds: int = 120
     max_message_chars: int = 2000
@@ -212,15 +218,20 @@ class HandoffConfig:
         """
         weak = self.secret == DEV_SECRET or len(self.secret) < 32
         if weak and not self.is_dev:
-            raise ConfigError("HANDOFF_SECRET must be set to a random string of at least 32 "
-                              f"characters when HANDOFF_ENV={self.environment!r}")
+            raise ConfigError(
+                "HANDOFF_SECRET must be set to a random string of at least 32 "
+                f"characters when HANDOFF_ENV={self.environment!r}"
+            )
         if weak:
-            logger.warning("!!! handoff service is using an insecure token secret; set "
-                           "HANDOFF_SECRET before exposing it to anyone !!!")
+            logger.warning(
+                "!!! handoff service is using an insecure token secret; set "
+                "HANDOFF_SECRET before exposing it to anyone !!!"
+            )
 
 
-def load_config(path: Optional[Path] = None,
-                env: Optional[Mapping[str, str]] = None) -> HandoffConfig:
+def load_config(
+    path: Optional[Path] = None, env: Optional[Mapping[str, str]] = None
+) -> HandoffConfig:
     """Read the YAML file, apply environment overrides and validate.
 
     Args:
@@ -302,9 +313,12 @@ def _business_hours(raw: Mapping[str, Any]) -> BusinessHours:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"business_hours.timezone: unknown zone {tz!r}") from exc
-    return BusinessHours(timezone=tz, weekdays=days,
-                         open=_time(raw.get("open", hours.open)),
-                         close=_time(raw.get("close", hours.close)))
+    return BusinessHours(
+        timezone=tz,
+        weekdays=days,
+        open=_time(raw.get("open", hours.open)),
+        close=_time(raw.get("close", hours.close)),
+    )
 
 
 def _retraining(raw: Mapping[str, Any], top: HandoffConfig) -> RetrainingConfig:
@@ -349,14 +363,25 @@ def _validate(config: HandoffConfig) -> None:
     bad = {r: p for r, p in dict(config.priorities).items() if p not in PRIORITIES}
     if bad:
         problems.append(f"priorities must be among {PRIORITIES}: {bad}")
-    for name in ("port", "token_ttl_seconds", "sla_seconds", "default_wait_seconds",
-                 "max_message_chars", "max_request_bytes", "record_ttl_days",
-                 "metrics_retention_days", "login_max_failures", "login_lockout_seconds"):
+    for name in (
+        "port",
+        "token_ttl_seconds",
+        "sla_seconds",
+        "default_wait_seconds",
+        "max_message_chars",
+        "max_request_bytes",
+        "record_ttl_days",
+        "metrics_retention_days",
+        "login_max_failures",
+        "login_lockout_seconds",
+    ):
         value = getattr(config, name)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             problems.append(f"{name} must be a positive integer")
     if config.business_hours.open > config.business_hours.close:
-        problems.append("business_hours.open must be before close (or equal to it: around the clock)")
+        problems.append(
+            "business_hours.open must be before close (or equal to it: around the clock)"
+        )
     if not config.secret:
         problems.append("secret must not be empty")
     problems += _retraining_problems(config.retraining)
@@ -367,7 +392,11 @@ def _validate(config: HandoffConfig) -> None:
 def _retraining_problems(config: RetrainingConfig) -> List[str]:
     problems = []
     threshold = config.low_confidence_threshold
-    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not 0 <= threshold <= 1:
+    if (
+        not isinstance(threshold, (int, float))
+        or isinstance(threshold, bool)
+        or not 0 <= threshold <= 1
+    ):
         problems.append("retraining.low_confidence_threshold must be between 0 and 1")
     drop = config.max_accuracy_drop
     if not isinstance(drop, (int, float)) or isinstance(drop, bool) or not 0 <= drop <= 1:
@@ -378,7 +407,12 @@ def _retraining_problems(config: RetrainingConfig) -> List[str]:
             problems.append(f"retraining.{name} must be a positive integer")
     for name in ("reviewed_file", "faq_responses_file", "test_set"):
         value = getattr(config, name)
-        if not isinstance(value, str) or not value or Path(value).is_absolute() or ".." in Path(value).parts:
+        if (
+            not isinstance(value, str)
+            or not value
+            or Path(value).is_absolute()
+            or ".." in Path(value).parts
+        ):
             problems.append(f"retraining.{name} must be a path inside the project")
     if not isinstance(config.tracker_key_prefix, str) or not config.tracker_key_prefix.isalnum():
         # Rasa ignores a non-alphanumeric prefix and falls back to its default.

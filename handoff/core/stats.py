@@ -30,8 +30,12 @@ def mean(values: Sequence[float]) -> Optional[float]:
     return float(statistics.fmean(values)) if values else None
 
 
-def estimate_wait(per_position_waits: Sequence[float], position: int, default_per_position: float,
-                  min_samples: int = 3) -> int:
+def estimate_wait(
+    per_position_waits: Sequence[float],
+    position: int,
+    default_per_position: float,
+    min_samples: int = 3,
+) -> int:
     """Seconds a customer at ``position`` will probably wait.
 
     Args:

@@ -23,11 +23,23 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 from handoff.core import keys, lifecycle, metrics, stats
-from handoff.core.errors import (Busy, ClaimConflict, ConversationNotFound, InvalidInput,
-                            InvalidTransition, NotAssignee)
+from handoff.core.conversation import (
+    PRIORITIES,
+    Conversation,
+    check_context,
+    check_priority,
+    check_transcript,
+    make_message,
+)
+from handoff.core.errors import (
+    Busy,
+    ClaimConflict,
+    ConversationNotFound,
+    InvalidInput,
+    InvalidTransition,
+    NotAssignee,
+)
 from handoff.core.lifecycle import State
-from handoff.core.conversation import (PRIORITIES, Conversation, check_context, check_priority,
-                            check_transcript, make_message)
 
 _RANK = {p: i for i, p in enumerate(PRIORITIES)}
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
@@ -87,10 +99,18 @@ class HandoffStore:
         clock: Returns the current epoch time (tests pass a fake one).
     """
 
-    def __init__(self, redis: Redis, *, priorities: Optional[Mapping[str, str]] = None,
-                 default_priority: str = "normal", default_wait_seconds: float = 120,
-                 record_ttl_seconds: int = 30 * 86400, metrics_retention_seconds: int = 90 * 86400,
-                 transcript_limit: int = 1000, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        priorities: Optional[Mapping[str, str]] = None,
+        default_priority: str = "normal",
+        default_wait_seconds: float = 120,
+        record_ttl_seconds: int = 30 * 86400,
+        metrics_retention_seconds: int = 90 * 86400,
+        transcript_limit: int = 1000,
+        clock: Callable[[], float] = time.time,
+    ):
         """Create a store over one Redis client."""
         self._redis = redis
         self._priorities = dict(priorities or {})
@@ -172,9 +192,15 @@ class HandoffStore:
             added, *_ = await pipe.execute()
         return bool(added)
 
-    async def escalate(self, conv_id: str, reason: str, *, confidence: Optional[float] = None,
-                       context: Optional[Mapping[str, Any]] = None,
-                       priority: Optional[str] = None) -> Escalation:
+    async def escalate(
+        self,
+        conv_id: str,
+        reason: str,
+        *,
+        confidence: Optional[float] = None,
+        context: Optional[Mapping[str, Any]] = None,
+        priority: Optional[str] = None,
+    ) -> Escalation:
         """Put a conversation in the CSR queue.
 
         Args:
@@ -206,9 +232,14 @@ class HandoffStore:
         wait = stats.estimate_wait(recent, position, self._default_wait)
         return Escalation(conv, position, wait if position else 0, already)
 
-    async def _escalation_request(self, conv_id: str, reason: Any, confidence: Optional[float],
-                                  context: Optional[Mapping[str, Any]],
-                                  priority: Optional[str]) -> "_Request":
+    async def _escalation_request(
+        self,
+        conv_id: str,
+        reason: Any,
+        confidence: Optional[float],
+        context: Optional[Mapping[str, Any]],
+        priority: Optional[str],
+    ) -> "_Request":
         _checked(conv_id)
         if not isinstance(reason, str) or not 0 < len(reason) <= 64:
             raise InvalidInput("reason must be a string of 1-64 characters")
@@ -229,12 +260,24 @@ class HandoffStore:
         lifecycle.escalate(conv.state)
         now = request.at
         updated = replace(
-            conv, state=State.QUEUED, priority=request.priority, reason=request.reason,
-            confidence=request.confidence, context=request.context or conv.context,
-            assigned_to=None, waiting_since=now, claimed_at=None, first_csr_reply_at=None,
-            closed_at=None, resolution=None, csat=None, ticket_email=None,
-            escalations=conv.escalations + 1, position_at_escalation=request.position,
-            updated_at=now)
+            conv,
+            state=State.QUEUED,
+            priority=request.priority,
+            reason=request.reason,
+            confidence=request.confidence,
+            context=request.context or conv.context,
+            assigned_to=None,
+            waiting_since=now,
+            claimed_at=None,
+            first_csr_reply_at=None,
+            closed_at=None,
+            resolution=None,
+            csat=None,
+            ticket_email=None,
+            escalations=conv.escalations + 1,
+            position_at_escalation=request.position,
+            updated_at=now,
+        )
 
         def write(pipe: Pipeline) -> None:
             pipe.zadd(keys.QUEUE, {conv.id: _score(request.priority, now)})
@@ -245,35 +288,53 @@ class HandoffStore:
             metrics.escalated(pipe, conv.id, request.reason, now)
             metrics.trim(pipe, now, self._retention)
             self._publish(pipe, "conversation.escalated", updated, now, queue_changed=True)
+
         return updated, write
 
     def _bump(self, conv: Conversation, request: "_Request") -> Tuple[Conversation, Writer]:
         # Asking again while waiting never re-queues (that would reset the wait),
         # but a more urgent reason (e.g. frustration) raises the priority.
         higher = max(conv.priority, request.priority, key=_RANK.__getitem__)
-        updated = replace(conv, priority=higher, context={**conv.context, **request.context},
-                          updated_at=request.at)
+        updated = replace(
+            conv,
+            priority=higher,
+            context={**conv.context, **request.context},
+            updated_at=request.at,
+        )
 
         def write(pipe: Pipeline) -> None:
             pipe.zadd(keys.QUEUE, {conv.id: _score(higher, conv.waiting_since or request.at)})
-            self._publish(pipe, "conversation.updated", updated, request.at,
-                          queue_changed=higher != conv.priority)
+            self._publish(
+                pipe,
+                "conversation.updated",
+                updated,
+                request.at,
+                queue_changed=higher != conv.priority,
+            )
+
         return updated, write
 
-    async def record_customer_message(self, conv_id: str, text: str, *,
-                                      intent: Optional[str] = None,
-                                      confidence: Optional[float] = None,
-                                      timestamp: Optional[float] = None) -> Dict[str, Any]:
+    async def record_customer_message(
+        self,
+        conv_id: str,
+        text: str,
+        *,
+        intent: Optional[str] = None,
+        confidence: Optional[float] = None,
+        timestamp: Optional[float] = None,
+    ) -> Dict[str, Any]:
         """Append what the customer wrote (with Rasa's intent) and tell the console.
 
         Raises:
             ConversationNotFound: the conversation never escalated.
         """
-        return await self._append(conv_id, "customer", text, timestamp,
-                                  intent=intent, confidence=confidence)
+        return await self._append(
+            conv_id, "customer", text, timestamp, intent=intent, confidence=confidence
+        )
 
-    async def record_bot_message(self, conv_id: str, text: str,
-                                 timestamp: Optional[float] = None) -> Dict[str, Any]:
+    async def record_bot_message(
+        self, conv_id: str, text: str, timestamp: Optional[float] = None
+    ) -> Dict[str, Any]:
         """Append a bot utterance to the transcript (e.g. while the customer waits)."""
         return await self._append(conv_id, "bot", text, timestamp)
 
@@ -289,8 +350,9 @@ class HandoffStore:
         """
         if not isinstance(email, str) or not _EMAIL.match(email):
             raise InvalidInput("a valid email address is required")
-        return await self._simple(conv_id, lifecycle.to_ticket, "conversation.ticket",
-                                  ticket_email=email)
+        return await self._simple(
+            conv_id, lifecycle.to_ticket, "conversation.ticket", ticket_email=email
+        )
 
     async def reopen_bot(self, conv_id: str) -> Conversation:
         """A customer whose conversation ended writes again; the bot has them."""
@@ -315,6 +377,7 @@ class HandoffStore:
             def write(pipe: Pipeline) -> None:
                 metrics.rated(pipe, conv_id, conv.closed_at, conv.csat, score, now)
                 self._publish(pipe, "conversation.rated", updated, now)
+
             return updated, write
 
         return await self._mutate(conv_id, change)
@@ -334,20 +397,23 @@ class HandoffStore:
             if conv.state is State.ASSIGNED:
                 raise ClaimConflict(f"conversation already claimed by {conv.assigned_to}")
             lifecycle.claim(conv.state)
-            updated = replace(conv, state=State.ASSIGNED, assigned_to=csr, claimed_at=now,
-                              updated_at=now)
+            updated = replace(
+                conv, state=State.ASSIGNED, assigned_to=csr, claimed_at=now, updated_at=now
+            )
 
             def write(pipe: Pipeline) -> None:
                 pipe.zrem(keys.QUEUE, conv_id)
                 wait = max(0.0, now - (conv.waiting_since or now))
                 metrics.waited(pipe, conv_id, wait, conv.position_at_escalation or 1, now)
                 self._publish(pipe, "conversation.claimed", updated, now, queue_changed=True)
+
             return updated, write
 
         return await self._mutate(conv_id, change)
 
-    async def transfer(self, conv_id: str, to_csr: str, *, by: str,
-                       admin: bool = False) -> Conversation:
+    async def transfer(
+        self, conv_id: str, to_csr: str, *, by: str, admin: bool = False
+    ) -> Conversation:
         """Hand an assigned conversation to another CSR.
 
         Raises:
@@ -360,8 +426,9 @@ class HandoffStore:
             _check_actor(conv, by, admin)
             lifecycle.transfer(conv.state, conv.assigned_to, to_csr)
             updated = replace(conv, assigned_to=to_csr, updated_at=now)
-            return updated, self._publisher("conversation.transferred", updated, now,
-                                            from_csr=conv.assigned_to)
+            return updated, self._publisher(
+                "conversation.transferred", updated, now, from_csr=conv.assigned_to
+            )
 
         return await self._mutate(conv_id, change)
 
@@ -372,11 +439,18 @@ class HandoffStore:
             NotAssignee: ``by`` does not have it and is not an admin.
             InvalidTransition: it is not assigned.
         """
-        return await self._simple(conv_id, lifecycle.release, "conversation.released",
-                                  by=by, admin=admin, assigned_to=None)
+        return await self._simple(
+            conv_id,
+            lifecycle.release,
+            "conversation.released",
+            by=by,
+            admin=admin,
+            assigned_to=None,
+        )
 
-    async def close(self, conv_id: str, resolution: str, *, by: str,
-                    admin: bool = False) -> Conversation:
+    async def close(
+        self, conv_id: str, resolution: str, *, by: str, admin: bool = False
+    ) -> Conversation:
         """End a conversation with a resolution tag (assigned, or queued e.g. for spam).
 
         Raises:
@@ -387,8 +461,15 @@ class HandoffStore:
         if not isinstance(resolution, str) or not 0 < len(resolution.strip()) <= 64:
             raise InvalidInput("resolution must be a tag of 1-64 characters")
         now = self._clock()
-        return await self._simple(conv_id, lifecycle.close, "conversation.closed", by=by,
-                                  admin=admin, closed_at=now, resolution=resolution.strip())
+        return await self._simple(
+            conv_id,
+            lifecycle.close,
+            "conversation.closed",
+            by=by,
+            admin=admin,
+            closed_at=now,
+            resolution=resolution.strip(),
+        )
 
     async def add_note(self, conv_id: str, author: str, text: str) -> Dict[str, Any]:
         """Attach an internal note (never shown to the customer).
@@ -407,13 +488,15 @@ class HandoffStore:
             def write(pipe: Pipeline) -> None:
                 pipe.rpush(keys.notes(conv_id), json.dumps(note))
                 self._publish(pipe, "note.added", updated, now, note=note)
+
             return updated, write
 
         await self._mutate(conv_id, change)
         return note
 
-    async def record_csr_message(self, conv_id: str, csr: str, text: str, *,
-                                 agent: Optional[str] = None) -> Dict[str, Any]:
+    async def record_csr_message(
+        self, conv_id: str, csr: str, text: str, *, agent: Optional[str] = None
+    ) -> Dict[str, Any]:
         """Append a CSR's message to the transcript; the first one stamps the reply time.
 
         Args:
@@ -434,8 +517,9 @@ class HandoffStore:
                 raise InvalidTransition(f"cannot message a conversation that is {conv.state.value}")
             _check_actor(conv, csr, admin=False)
             first = conv.first_csr_reply_at is None
-            updated = replace(conv, first_csr_reply_at=now if first else conv.first_csr_reply_at,
-                              updated_at=now)
+            updated = replace(
+                conv, first_csr_reply_at=now if first else conv.first_csr_reply_at, updated_at=now
+            )
 
             def write(pipe: Pipeline) -> None:
                 self._push_transcript(pipe, conv_id, message)
@@ -443,6 +527,7 @@ class HandoffStore:
                     seconds = max(0.0, now - (conv.waiting_since or now))
                     metrics.first_reply(pipe, conv_id, seconds, now)
                 self._publish(pipe, "csr.message", updated, now, message=message)
+
             return updated, write
 
         await self._mutate(conv_id, change)
@@ -478,9 +563,16 @@ class HandoffStore:
                     continue  # someone else changed it: decide again on fresh data
         raise Busy(f"conversation {conv_id!r} is changing too fast; try again")
 
-    async def _simple(self, conv_id: str, move: Callable[[State], State], event: str, *,
-                      by: Optional[str] = None, admin: bool = False,
-                      **changes: Any) -> Conversation:
+    async def _simple(
+        self,
+        conv_id: str,
+        move: Callable[[State], State],
+        event: str,
+        *,
+        by: Optional[str] = None,
+        admin: bool = False,
+        **changes: Any,
+    ) -> Conversation:
         """A transition whose only side effects are leaving the queue and a live event."""
         now = self._clock()
 
@@ -496,12 +588,14 @@ class HandoffStore:
                 if updated.state is State.TICKET:
                     pipe.zadd(keys.TICKETS, {conv_id: now})
                 self._publish(pipe, event, updated, now, queue_changed=was_queued)
+
             return updated, write
 
         return await self._mutate(conv_id, change)
 
-    async def _append(self, conv_id: str, sender: str, text: str, timestamp: Optional[float],
-                      **extra: Any) -> Dict[str, Any]:
+    async def _append(
+        self, conv_id: str, sender: str, text: str, timestamp: Optional[float], **extra: Any
+    ) -> Dict[str, Any]:
         now = self._clock()
         message = make_message(sender, text, timestamp or now, **extra)
 
@@ -511,6 +605,7 @@ class HandoffStore:
             def write(pipe: Pipeline) -> None:
                 self._push_transcript(pipe, conv_id, message)
                 self._publish(pipe, f"{sender}.message", updated, now, message=message)
+
             return updated, write
 
         await self._mutate(conv_id, change)
@@ -524,15 +619,31 @@ class HandoffStore:
         return lambda pipe: self._publish(pipe, event, conv, now, **extra)
 
     @staticmethod
-    def _publish(pipe: Pipeline, event: str, conv: Conversation, now: float,
-                 queue_changed: bool = False, **extra: Any) -> None:
+    def _publish(
+        pipe: Pipeline,
+        event: str,
+        conv: Conversation,
+        now: float,
+        queue_changed: bool = False,
+        **extra: Any,
+    ) -> None:
         # Published inside the transaction, so consoles never hear of a change
         # that did not happen.
-        pipe.publish(keys.EVENTS, json.dumps({
-            "type": event, "conversation_id": conv.id, "state": conv.state.value,
-            "priority": conv.priority, "assigned_to": conv.assigned_to,
-            "queue_changed": queue_changed, "at": now, **extra,
-        }))
+        pipe.publish(
+            keys.EVENTS,
+            json.dumps(
+                {
+                    "type": event,
+                    "conversation_id": conv.id,
+                    "state": conv.state.value,
+                    "priority": conv.priority,
+                    "assigned_to": conv.assigned_to,
+                    "queue_changed": queue_changed,
+                    "at": now,
+                    **extra,
+                }
+            ),
+        )
 
     @staticmethod
     async def _load(client: Any, conv_id: str) -> Optional[Conversation]:

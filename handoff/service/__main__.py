@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 import sys
 
-from handoff.service.app import create_app
-from handoff.core.settings import load_config
 from handoff.core.errors import ConfigError
+from handoff.core.settings import load_config
+from handoff.service.app import create_app
 
 
 def main() -> int:
     """Load the config, build the app and serve until interrupted."""
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         config = load_config()
         app = create_app(config, name="handoff")

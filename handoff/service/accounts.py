@@ -21,21 +21,25 @@ from typing import List, Optional
 import redis.asyncio as aioredis
 
 from handoff.core.auth import ROLES, Auth
-from handoff.core.settings import load_config
 from handoff.core.errors import HandoffError
+from handoff.core.settings import load_config
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Parse the command line."""
-    parser = argparse.ArgumentParser(prog="python -m handoff.service.accounts",
-                                     description="Manage CSR and admin accounts.")
+    parser = argparse.ArgumentParser(
+        prog="python -m handoff.service.accounts", description="Manage CSR and admin accounts."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create", help="create an account")
     create.add_argument("--username", required=True)
     create.add_argument("--role", choices=ROLES, default="csr")
     create.add_argument("--display-name", help="name customers see (default: the username)")
-    create.add_argument("--password-stdin", action="store_true",
-                        help="read the password from the first line of stdin")
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin",
+    )
     commands.add_parser("list", help="list accounts")
     delete = commands.add_parser("delete", help="delete an account")
     delete.add_argument("--username", required=True)
@@ -59,8 +63,9 @@ async def run(args: argparse.Namespace, password: Optional[str] = None) -> str:
     auth = Auth(client, config.secret)
     try:
         if args.command == "create":
-            who = await auth.create_account(args.username, password or "", args.role,
-                                            args.display_name)
+            who = await auth.create_account(
+                args.username, password or "", args.role, args.display_name
+            )
             return f"created {who.role} account {who.username!r}"
         if args.command == "list":
             rows = await auth.list_accounts()

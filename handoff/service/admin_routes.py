@@ -16,7 +16,8 @@ import math
 from typing import Any, Awaitable, Callable, Optional
 
 from sanic import Request, Sanic
-from sanic.response import HTTPResponse, json as json_response
+from sanic.response import HTTPResponse
+from sanic.response import json as json_response
 
 from bot.retraining import faq, labels, review
 from bot.retraining.errors import RetrainingError
@@ -51,15 +52,18 @@ def register(app: Sanic) -> None:
 
 def admin_only(handler: Handler) -> Handler:
     """403 unless the (already authenticated) caller has the admin role."""
+
     @functools.wraps(handler)
     async def wrapper(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
         if not request.ctx.identity.is_admin:
             raise errors.Forbidden("this needs the admin role")
         return await handler(request, *args, **kwargs)
+
     return wrapper
 
 
 # ---- review and labels ----------------------------------------------------------------------
+
 
 @admin_only
 async def review_items(request: Request) -> HTTPResponse:
@@ -72,21 +76,36 @@ async def review_items(request: Request) -> HTTPResponse:
     args = request.args
     threshold = args.get("threshold") or None
     items = await review.build_review(
-        request.app.ctx.redis, config, threshold=threshold,
-        since=_when(args.get("since")), until=_when(args.get("until")),
-        intent=args.get("intent") or None, reason=args.get("reason") or None)
+        request.app.ctx.redis,
+        config,
+        threshold=threshold,
+        since=_when(args.get("since")),
+        until=_when(args.get("until")),
+        intent=args.get("intent") or None,
+        reason=args.get("reason") or None,
+    )
     intents = await asyncio.to_thread(labels.known_intents, config)
-    return json_response({"items": [item.to_dict() for item in items], "intents": intents,
-                          "threshold": float(threshold or config.low_confidence_threshold)})
+    return json_response(
+        {
+            "items": [item.to_dict() for item in items],
+            "intents": intents,
+            "threshold": float(threshold or config.low_confidence_threshold),
+        }
+    )
 
 
 @admin_only
 async def label_item(request: Request, item_id: str) -> HTTPResponse:
     """Confirm, relabel, mark out of scope or ignore one review item."""
     body = routes._json_body(request)
-    decision = await labels.label(request.app.ctx.redis, request.app.ctx.config.retraining,
-                                  item_id, body.get("action"), intent=body.get("intent"),
-                                  by=request.ctx.identity.username)
+    decision = await labels.label(
+        request.app.ctx.redis,
+        request.app.ctx.config.retraining,
+        item_id,
+        body.get("action"),
+        intent=body.get("intent"),
+        by=request.ctx.identity.username,
+    )
     return json_response(decision.to_dict())
 
 
@@ -94,12 +113,18 @@ async def label_item(request: Request, item_id: str) -> HTTPResponse:
 async def add_faq(request: Request) -> HTTPResponse:
     """A new ``faq/<topic>`` with examples and its answer (201)."""
     body = routes._json_body(request)
-    entry = await asyncio.to_thread(faq.add_faq, request.app.ctx.config.retraining,
-                                    body.get("topic"), body.get("examples"), body.get("answer"))
+    entry = await asyncio.to_thread(
+        faq.add_faq,
+        request.app.ctx.config.retraining,
+        body.get("topic"),
+        body.get("examples"),
+        body.get("answer"),
+    )
     return json_response(entry.to_dict(), status=201)
 
 
 # ---- training -------------------------------------------------------------------------------
+
 
 @admin_only
 async def training_status(request: Request) -> HTTPResponse:
@@ -115,8 +140,9 @@ async def start_training(request: Request) -> HTTPResponse:
     config_path = body.get("config")
     if config_path is not None and not isinstance(config_path, str):
         raise errors.InvalidInput("`config` must be a path inside the project, like config.yml")
-    job = await request.app.ctx.training.start(config_path=config_path or None,
-                                               by=request.ctx.identity.username)
+    job = await request.app.ctx.training.start(
+        config_path=config_path or None, by=request.ctx.identity.username
+    )
     return json_response({"job": job.to_dict()}, status=202)
 
 
@@ -128,6 +154,7 @@ async def cancel_training(request: Request) -> HTTPResponse:
 
 
 # ---- models ---------------------------------------------------------------------------------
+
 
 @admin_only
 async def list_models(request: Request) -> HTTPResponse:
@@ -146,8 +173,9 @@ async def activate_model(request: Request) -> HTTPResponse:
     override = body.get("override", False)
     if not isinstance(override, bool):
         raise errors.InvalidInput("`override` must be true or false")
-    result = await request.app.ctx.models.activate(model.strip(), by=request.ctx.identity.username,
-                                                   override=override)
+    result = await request.app.ctx.models.activate(
+        model.strip(), by=request.ctx.identity.username, override=override
+    )
     return json_response(result.to_dict())
 
 
@@ -159,6 +187,7 @@ async def rollback_model(request: Request) -> HTTPResponse:
 
 
 # ---- input helpers --------------------------------------------------------------------------
+
 
 def _when(value: Optional[str]) -> Any:
     """Epoch seconds as a number; anything else (ISO dates and times) for the domain to parse."""
@@ -174,6 +203,7 @@ def _when(value: Optional[str]) -> Any:
 
 
 # ---- errors ---------------------------------------------------------------------------------
+
 
 def on_retraining_error(request: Request, exc: RetrainingError) -> HTTPResponse:
     """A retraining error, with the status and code it carries."""

@@ -15,13 +15,13 @@ from sanic import Sanic
 
 from bot.retraining.jobs import TrainingJobs
 from bot.retraining.model_registry import ModelRegistry
-from handoff.service import pages, routes
 from handoff.core.auth import Auth
-from handoff.core.settings import HandoffConfig
+from handoff.core.csr_desk import HandoffService
 from handoff.core.outbox import Outbox
 from handoff.core.rasa_client import NullRasa, RasaClient
-from handoff.core.csr_desk import HandoffService
+from handoff.core.settings import HandoffConfig
 from handoff.core.store import HandoffStore
+from handoff.service import pages, routes
 
 DAY = 86400
 
@@ -54,19 +54,34 @@ async def _open(app: Sanic, _loop: object = None) -> None:
     config: HandoffConfig = app.ctx.config
     app.ctx.redis = aioredis.from_url(config.redis_url, decode_responses=True)
     app.ctx.store = HandoffStore(
-        app.ctx.redis, priorities=config.priorities, default_priority=config.default_priority,
+        app.ctx.redis,
+        priorities=config.priorities,
+        default_priority=config.default_priority,
         default_wait_seconds=config.default_wait_seconds,
         record_ttl_seconds=config.record_ttl_days * DAY,
-        metrics_retention_seconds=config.metrics_retention_days * DAY)
+        metrics_retention_seconds=config.metrics_retention_days * DAY,
+    )
     app.ctx.outbox = Outbox(app.ctx.redis)
-    app.ctx.auth = Auth(app.ctx.redis, config.secret, token_ttl_seconds=config.token_ttl_seconds,
-                        max_failures=config.login_max_failures,
-                        lockout_seconds=config.login_lockout_seconds)
-    app.ctx.rasa = (RasaClient(config.rasa_url, config.rasa_token, config.rasa_timeout_seconds)
-                    if config.rasa_url else NullRasa())
-    app.ctx.service = HandoffService(app.ctx.store, app.ctx.outbox, app.ctx.rasa, app.ctx.auth,
-                                     resume_action=config.resume_action,
-                                     max_message_chars=config.max_message_chars)
+    app.ctx.auth = Auth(
+        app.ctx.redis,
+        config.secret,
+        token_ttl_seconds=config.token_ttl_seconds,
+        max_failures=config.login_max_failures,
+        lockout_seconds=config.login_lockout_seconds,
+    )
+    app.ctx.rasa = (
+        RasaClient(config.rasa_url, config.rasa_token, config.rasa_timeout_seconds)
+        if config.rasa_url
+        else NullRasa()
+    )
+    app.ctx.service = HandoffService(
+        app.ctx.store,
+        app.ctx.outbox,
+        app.ctx.rasa,
+        app.ctx.auth,
+        resume_action=config.resume_action,
+        max_message_chars=config.max_message_chars,
+    )
     # The admins' retraining tools (handoff/service/admin_routes.py): models and background training.
     app.ctx.models = ModelRegistry(app.ctx.redis, config.retraining)
     app.ctx.training = TrainingJobs(app.ctx.redis, config.retraining, registry=app.ctx.models)

@@ -44,9 +44,11 @@ BASE_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"
 
 # The console shows customers' text: a strict policy is a second line of defence
 # behind escaping (no inline script or style, no foreign connections, no framing).
-CONSOLE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-               "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
-               "frame-ancestors 'none'")
+CONSOLE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
 
 
 def register(app: Sanic) -> None:
@@ -68,22 +70,39 @@ async def demo(request: Request) -> HTTPResponse:
     page = (await _read("demo.html")).decode("utf-8")
     rasa_url = request.app.ctx.config.rasa_url.rstrip("/")
     page = page.replace(RASA_URL_PLACEHOLDER, html.escape(rasa_url, quote=True))
-    return raw(page.encode("utf-8"), content_type=HTML,
-               headers={**BASE_HEADERS, "Referrer-Policy": "strict-origin-when-cross-origin"})
+    return raw(
+        page.encode("utf-8"),
+        content_type=HTML,
+        headers={**BASE_HEADERS, "Referrer-Policy": "strict-origin-when-cross-origin"},
+    )
 
 
 async def console(request: Request) -> HTTPResponse:
     """The CSR console (it logs in through ``POST /api/login``)."""
-    return raw(await _read("console.html"), content_type=HTML,
-               headers={**BASE_HEADERS, "Content-Security-Policy": CONSOLE_CSP,
-                        "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"})
+    return raw(
+        await _read("console.html"),
+        content_type=HTML,
+        headers={
+            **BASE_HEADERS,
+            "Content-Security-Policy": CONSOLE_CSP,
+            "X-Frame-Options": "DENY",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
 
 
 async def admin(request: Request) -> HTTPResponse:
     """The admin page for retraining the bot (it logs in through ``POST /api/login``)."""
-    return raw(await _read("admin.html"), content_type=HTML,
-               headers={**BASE_HEADERS, "Content-Security-Policy": CONSOLE_CSP,
-                        "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"})
+    return raw(
+        await _read("admin.html"),
+        content_type=HTML,
+        headers={
+            **BASE_HEADERS,
+            "Content-Security-Policy": CONSOLE_CSP,
+            "X-Frame-Options": "DENY",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
 
 
 async def static_file(request: Request, name: str) -> HTTPResponse:

@@ -17,13 +17,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sanic import Request, Sanic
 from sanic.exceptions import NotFound, SanicException
-from sanic.response import HTTPResponse, json as json_response, raw
+from sanic.response import HTTPResponse, raw
+from sanic.response import json as json_response
 from websockets.exceptions import ConnectionClosed
 
-from handoff.service import admin_routes
 from handoff.core import errors
 from handoff.core.canned import load_canned_responses
 from handoff.core.outbox import InvalidMessage, InvalidMessageId
+from handoff.service import admin_routes
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ def register(app: Sanic) -> None:
 
 # ---- authentication -------------------------------------------------------------------------
 
+
 async def authenticate(request: Request) -> None:
     """Request middleware: every ``/api`` path except login needs a valid token.
 
@@ -109,6 +111,7 @@ def _require_admin(request: Request) -> None:
 
 # ---- handlers -------------------------------------------------------------------------------
 
+
 async def health(request: Request) -> HTTPResponse:
     """Liveness plus a Redis ping (503 when Redis is down)."""
     try:
@@ -134,9 +137,14 @@ async def login(request: Request) -> HTTPResponse:
     auth = request.app.ctx.auth
     token = await auth.authenticate(body.get("username"), body.get("password"))
     identity = await auth.verify(token)
-    return json_response({"token": token, "token_type": "Bearer",
-                          "expires_in": request.app.ctx.config.token_ttl_seconds,
-                          "user": identity.to_dict()})
+    return json_response(
+        {
+            "token": token,
+            "token_type": "Bearer",
+            "expires_in": request.app.ctx.config.token_ttl_seconds,
+            "user": identity.to_dict(),
+        }
+    )
 
 
 async def me(request: Request) -> HTTPResponse:
@@ -155,8 +163,13 @@ async def queue(request: Request) -> HTTPResponse:
         item["waited_seconds"] = max(0.0, now.timestamp() - (conv.waiting_since or now.timestamp()))
         waiting.append(item)
     hours = config.business_hours
-    return json_response({"conversations": waiting, "sla_seconds": config.sla_seconds,
-                          "business_hours": {**hours.to_dict(), "open_now": hours.is_open(now)}})
+    return json_response(
+        {
+            "conversations": waiting,
+            "sla_seconds": config.sla_seconds,
+            "business_hours": {**hours.to_dict(), "open_now": hours.is_open(now)},
+        }
+    )
 
 
 async def conversation(request: Request, conv_id: str) -> HTTPResponse:
@@ -174,7 +187,8 @@ async def send_message(request: Request, conv_id: str) -> HTTPResponse:
     """Send a CSR message to the customer."""
     body = _json_body(request)
     sent = await request.app.ctx.service.send_message(
-        conv_id, request.ctx.identity, body.get("text"), body.get("buttons"))
+        conv_id, request.ctx.identity, body.get("text"), body.get("buttons")
+    )
     return json_response(sent, status=201)
 
 
@@ -201,15 +215,17 @@ async def transfer(request: Request, conv_id: str) -> HTTPResponse:
 async def release(request: Request, conv_id: str) -> HTTPResponse:
     """Hand the conversation back to the bot."""
     result = await request.app.ctx.service.release(conv_id, request.ctx.identity)
-    return json_response({"conversation": result["conversation"].to_dict(),
-                          "bot_greeted": result["bot_greeted"]})
+    return json_response(
+        {"conversation": result["conversation"].to_dict(), "bot_greeted": result["bot_greeted"]}
+    )
 
 
 async def close(request: Request, conv_id: str) -> HTTPResponse:
     """Close the conversation with a resolution tag and ask the customer for a rating."""
     body = _json_body(request)
-    conv = await request.app.ctx.service.close(conv_id, request.ctx.identity,
-                                               body.get("resolution"))
+    conv = await request.app.ctx.service.close(
+        conv_id, request.ctx.identity, body.get("resolution")
+    )
     return json_response(conv.to_dict())
 
 
@@ -229,8 +245,10 @@ async def events(request: Request, ws: Any) -> None:
     """Stream live console events until the client goes away."""
     async with request.app.ctx.store.live_events() as feed:
         await ws.send(json.dumps({"type": "hello", "user": request.ctx.identity.to_dict()}))
-        tasks = {asyncio.ensure_future(_forward(feed, ws)),
-                 asyncio.ensure_future(_answer_pings(ws))}
+        tasks = {
+            asyncio.ensure_future(_forward(feed, ws)),
+            asyncio.ensure_future(_answer_pings(ws)),
+        }
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -266,6 +284,7 @@ def _is_ping(message: Any) -> bool:
 
 # ---- input helpers --------------------------------------------------------------------------
 
+
 def _json_body(request: Request) -> Dict[str, Any]:
     if not request.body:
         return {}
@@ -295,6 +314,7 @@ def _since(value: Optional[str]) -> Optional[float]:
 
 
 # ---- errors ---------------------------------------------------------------------------------
+
 
 def error_response(status: int, code: str, message: str) -> HTTPResponse:
     """The one error shape of this API."""

@@ -61,19 +61,31 @@ def tracker(
     sender_id: str = "test",
 ) -> Tracker:
     """A tracker whose latest user turn set ``just_set`` (what a form then validates)."""
-    values = {"failed_verifications": 0, "verification_locked": False, "order_system_unavailable": False,
-              "request_blocked": False, **(slots or {}), **(just_set or {})}
+    values = {
+        "failed_verifications": 0,
+        "verification_locked": False,
+        "order_system_unavailable": False,
+        "request_blocked": False,
+        **(slots or {}),
+        **(just_set or {}),
+    }
     parse = {"intent": {"name": intent, "confidence": confidence}}
     metadata = {"page_url": "https://shop.example/orders", "locale": "en-US"}
     events: List[Dict[str, Any]] = list(history or [])
-    events.append({"event": "user", "text": text, "timestamp": 1.0, "parse_data": parse, "metadata": metadata})
+    events.append(
+        {"event": "user", "text": text, "timestamp": 1.0, "parse_data": parse, "metadata": metadata}
+    )
     events += [{"event": "slot", "name": k, "value": v} for k, v in (just_set or {}).items()]
     return Tracker(
         sender_id=sender_id,
         slots=values,
-        latest_message={"text": text, "intent": {"name": intent, "confidence": confidence}, "entities": [],
-                        "intent_ranking": [{"name": intent, "confidence": confidence}],
-                        "metadata": metadata},
+        latest_message={
+            "text": text,
+            "intent": {"name": intent, "confidence": confidence},
+            "entities": [],
+            "intent_ranking": [{"name": intent, "confidence": confidence}],
+            "metadata": metadata,
+        },
         events=events,
         paused=False,
         followup_action=None,

@@ -13,7 +13,9 @@ FORM = "order_status_form"
 
 async def validate(services, domain, **kwargs):
     dispatcher = CollectingDispatcher()
-    events = await ValidateOrderStatusForm(services).run(dispatcher, tracker(active_loop=FORM, **kwargs), domain)
+    events = await ValidateOrderStatusForm(services).run(
+        dispatcher, tracker(active_loop=FORM, **kwargs), domain
+    )
     return slot_values(events), texts(dispatcher)
 
 
@@ -31,7 +33,9 @@ async def test_an_unknown_order_number_is_refused_politely(services, domain):
 
 async def test_the_email_or_postcode_on_the_order_verifies_it(services, domain):
     for proof in ("Jane.Doe@example.com", "94107"):
-        slots, said = await validate(services, domain, slots={"order_id": "A1001"}, just_set={"verification": proof})
+        slots, said = await validate(
+            services, domain, slots={"order_id": "A1001"}, just_set={"verification": proof}
+        )
         assert slots["verified_order_id"] == "A1001"
         assert slots["requested_slot"] is None  # form done: the answer comes next
         assert "matches our records" in said
@@ -40,7 +44,9 @@ async def test_the_email_or_postcode_on_the_order_verifies_it(services, domain):
 async def test_three_wrong_proofs_lock_lookups_for_the_conversation(services, domain):
     state = {"order_id": "A1001"}
     for attempt, left in ((1, "2 tries left"), (2, "1 try left")):
-        slots, said = await validate(services, domain, slots=state, just_set={"verification": "wrong@example.com"})
+        slots, said = await validate(
+            services, domain, slots=state, just_set={"verification": "wrong@example.com"}
+        )
         assert slots["failed_verifications"] == attempt and left in said
         assert "verified_order_id" not in slots
         state = {**state, "failed_verifications": attempt}
@@ -56,21 +62,32 @@ async def test_email_and_postcode_let_a_customer_pick_among_their_orders(service
     slots, _ = await validate(services, domain, just_set={"customer_email": "JANE.DOE@example.com"})
     assert slots["requested_slot"] == "verification"
     slots, _ = await validate(
-        services, domain, slots={"customer_email": "jane.doe@example.com"}, just_set={"verification": "94107"}
+        services,
+        domain,
+        slots={"customer_email": "jane.doe@example.com"},
+        just_set={"verification": "94107"},
     )
     assert slots["verified_email"] == "jane.doe@example.com"
     assert slots["requested_slot"] == "order_id"  # several orders: the customer picks one
     slots, _ = await validate(
-        services, domain, slots={"verified_email": "jane.doe@example.com"}, just_set={"order_id": "A1002"}
+        services,
+        domain,
+        slots={"verified_email": "jane.doe@example.com"},
+        just_set={"order_id": "A1002"},
     )
     assert slots["verified_order_id"] == "A1002"
 
 
-async def test_picking_someone_elses_order_after_email_verification_still_needs_proof(services, domain):
+async def test_picking_someone_elses_order_after_email_verification_still_needs_proof(
+    services, domain
+):
     other = next(o for o in await services.orders.find_orders_by_email("jane.doe@example.com"))
     stranger = await _order_of_another_customer(services, other.email)
     slots, _ = await validate(
-        services, domain, slots={"verified_email": "jane.doe@example.com"}, just_set={"order_id": stranger}
+        services,
+        domain,
+        slots={"verified_email": "jane.doe@example.com"},
+        just_set={"order_id": stranger},
     )
     assert "verified_order_id" not in slots
 
@@ -93,7 +110,9 @@ async def test_an_unreachable_order_system_stops_the_form_and_is_said_honestly(s
     slots, _ = await validate(services, domain, just_set={"order_id": "A1001"})
     assert slots["order_system_unavailable"] is True and slots["requested_slot"] is None
     dispatcher = CollectingDispatcher()
-    events = await ActionOrderStatus(services).run(dispatcher, tracker({"order_id": "A1001", **slots}), domain)
+    events = await ActionOrderStatus(services).run(
+        dispatcher, tracker({"order_id": "A1001", **slots}), domain
+    )
     assert dispatcher.messages[0]["response"] == "utter_order_system_down"
     assert slot_values(events) == {"order_system_unavailable": False}
 

@@ -29,12 +29,20 @@ async def run(action, domain, state, just_set=None, loop=None):
 
 async def test_a_returnable_order_asks_for_items_reason_and_condition(services, domain):
     order = await services.orders.get_order("A1001")
-    slots, _ = await run(ValidateReturnForm(services), domain, {}, {"order_id": "A1001"}, "return_form")
+    slots, _ = await run(
+        ValidateReturnForm(services), domain, {}, {"order_id": "A1001"}, "return_form"
+    )
     assert "request_blocked" not in slots or not slots["request_blocked"]
     # A1001 has one final-sale item, so exactly one item is returnable and is chosen for the customer.
     returnable = [i for i in order.items if not i.final_sale]
     assert len(returnable) == 1
-    slots, said = await run(ValidateReturnForm(services), domain, verified("A1001"), {"order_id": "A1001"}, "return_form")
+    slots, said = await run(
+        ValidateReturnForm(services),
+        domain,
+        verified("A1001"),
+        {"order_id": "A1001"},
+        "return_form",
+    )
     assert slots["return_items"] == [returnable[0].sku]
     assert slots["requested_slot"] == "return_reason"
     assert "until" in said
@@ -43,20 +51,38 @@ async def test_a_returnable_order_asks_for_items_reason_and_condition(services, 
 async def test_an_order_outside_the_window_is_refused_with_the_closing_date(services, domain):
     order = await services.orders.get_order("A1004")
     assert order.delivered_on < TODAY - dt.timedelta(days=30)
-    slots, said = await run(ValidateReturnForm(services), domain, verified("A1004"), {"order_id": "A1004"}, "return_form")
+    slots, said = await run(
+        ValidateReturnForm(services),
+        domain,
+        verified("A1004"),
+        {"order_id": "A1004"},
+        "return_form",
+    )
     assert slots["request_blocked"] is True and slots["requested_slot"] is None
     assert "30-day return window closed" in said
 
 
 async def test_an_order_not_delivered_yet_cannot_be_returned(services, domain):
-    slots, said = await run(ValidateReturnForm(services), domain, verified("A1002"), {"order_id": "A1002"}, "return_form")
+    slots, said = await run(
+        ValidateReturnForm(services),
+        domain,
+        verified("A1002"),
+        {"order_id": "A1002"},
+        "return_form",
+    )
     assert slots["request_blocked"] is True
     assert "only be started once an order is delivered" in said
 
 
 async def test_used_items_are_refused_by_the_condition_rule(services, domain):
     state = verified("A1001", return_items=["x"], return_reason="changed_mind")
-    slots, said = await run(ValidateReturnForm(services), domain, state, {"return_condition": "I wore it twice"}, "return_form")
+    slots, said = await run(
+        ValidateReturnForm(services),
+        domain,
+        state,
+        {"return_condition": "I wore it twice"},
+        "return_form",
+    )
     assert slots["return_condition"] == "used" and slots["request_blocked"] is True
     assert "can only accept returns" in said
 
@@ -93,40 +119,75 @@ async def test_refund_status_lists_each_return_of_the_order(services, domain):
 
 
 async def test_a_processing_order_is_cancelled_only_after_confirmation(services, domain):
-    slots, _ = await run(ValidateCancelForm(services), domain, verified("A1003"), {"order_id": "A1003"}, "cancel_form")
+    slots, _ = await run(
+        ValidateCancelForm(services),
+        domain,
+        verified("A1003"),
+        {"order_id": "A1003"},
+        "cancel_form",
+    )
     assert slots["requested_slot"] == "cancel_confirmed"
-    _, said = await run(ActionCancelOrder(services), domain, verified("A1003", cancel_confirmed=False))
+    _, said = await run(
+        ActionCancelOrder(services), domain, verified("A1003", cancel_confirmed=False)
+    )
     assert "stays as it is" in said
     assert (await services.orders.get_order("A1003")).status is OrderStatus.PROCESSING
-    slots, said = await run(ActionCancelOrder(services), domain, verified("A1003", cancel_confirmed=True))
+    slots, said = await run(
+        ActionCancelOrder(services), domain, verified("A1003", cancel_confirmed=True)
+    )
     assert "is cancelled" in said and slots["cancel_confirmed"] is None
     assert (await services.orders.get_order("A1003")).status is OrderStatus.CANCELLED
 
 
 async def test_a_shipped_order_cannot_be_cancelled(services, domain):
-    slots, said = await run(ValidateCancelForm(services), domain, verified("A1002"), {"order_id": "A1002"}, "cancel_form")
+    slots, said = await run(
+        ValidateCancelForm(services),
+        domain,
+        verified("A1002"),
+        {"order_id": "A1002"},
+        "cancel_form",
+    )
     assert slots["request_blocked"] is True and "already shipped" in said
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("all of them", ["A", "B", "C"]), ("2", ["B"]), ("the first and the last", ["A", "C"]),
-    ("just the lamp", ["B"]), ("sku-c", ["C"]), ("no idea", []),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("all of them", ["A", "B", "C"]),
+        ("2", ["B"]),
+        ("the first and the last", ["A", "C"]),
+        ("just the lamp", ["B"]),
+        ("sku-c", ["C"]),
+        ("no idea", []),
+    ],
+)
 def test_customers_can_name_items_in_their_own_words(text, expected):
     from actions.orders.records import OrderItem
-    items = [OrderItem("SKU-A", "Linen shirt", 1, 100), OrderItem("SKU-B", "Brass lamp", 1, 100),
-             OrderItem("SKU-C", "Wool throw", 1, 100)]
+
+    items = [
+        OrderItem("SKU-A", "Linen shirt", 1, 100),
+        OrderItem("SKU-B", "Brass lamp", 1, 100),
+        OrderItem("SKU-C", "Wool throw", 1, 100),
+    ]
     assert [i.sku[-1] for i in pick_items(text, items)] == expected
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("damaged", "damaged"), ("it arrived cracked", "damaged"), ("too small for me", "doesnt_fit"),
-    ("they sent the wrong colour", "wrong_item"), ("meh", "other"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("damaged", "damaged"),
+        ("it arrived cracked", "damaged"),
+        ("too small for me", "doesnt_fit"),
+        ("they sent the wrong colour", "wrong_item"),
+        ("meh", "other"),
+    ],
+)
 def test_free_text_reasons_map_to_policy_codes(text, expected):
     from pathlib import Path
+
     policy = ReturnPolicy.from_file(Path("returns_policy.yml"))
     from actions.returns import _REASON_WORDS
+
     assert classify(text, policy.reasons, _REASON_WORDS, "other") == expected
 
 
@@ -134,9 +195,13 @@ async def test_a_return_above_the_review_limit_goes_to_a_person_instead(services
     order = await services.orders.get_order("A1001")
     item = next(i for i in order.items if not i.final_sale)
     services.policy = replace(services.policy, human_review_above_cents=item.total_cents - 1)
-    state = verified("A1001", return_items=[item.sku], return_reason="damaged", return_condition="defective")
+    state = verified(
+        "A1001", return_items=[item.sku], return_reason="damaged", return_condition="defective"
+    )
     dispatcher = CollectingDispatcher()
-    events = await ActionSubmitReturn(services).run(dispatcher, tracker(state, sender_id="big"), domain)
+    events = await ActionSubmitReturn(services).run(
+        dispatcher, tracker(state, sender_id="big"), domain
+    )
     assert "reviewed by our team" in texts(dispatcher)
     assert any(e["event"] == "pause" for e in events)
     assert (await services.handoff.get("big")).reason == "business_rule"

@@ -17,9 +17,19 @@ LAMP = OrderItem("LAMP-1", "Brass lamp", 1, 8900, final_sale=True)
 
 
 def order(status=OrderStatus.DELIVERED, delivered_days_ago=5, items=(MUG, LAMP)) -> Order:
-    delivered = TODAY - dt.timedelta(days=delivered_days_ago) if status is OrderStatus.DELIVERED else None
-    return Order("A1001", "Jane Doe", "jane@example.com", "94107", status, TODAY - dt.timedelta(days=20),
-                 tuple(items), delivered_on=delivered)
+    delivered = (
+        TODAY - dt.timedelta(days=delivered_days_ago) if status is OrderStatus.DELIVERED else None
+    )
+    return Order(
+        "A1001",
+        "Jane Doe",
+        "jane@example.com",
+        "94107",
+        status,
+        TODAY - dt.timedelta(days=20),
+        tuple(items),
+        delivered_on=delivered,
+    )
 
 
 def test_the_project_policy_file_loads_with_its_documented_values():
@@ -45,7 +55,10 @@ def test_the_window_counts_whole_days_from_delivery(days_ago, eligible):
 
 @pytest.mark.parametrize("status", [s for s in OrderStatus if s is not OrderStatus.DELIVERED])
 def test_only_delivered_orders_can_be_returned(status):
-    assert rules.check_order(POLICY, order(status=status), TODAY).problem is rules.Ineligible.NOT_DELIVERED
+    assert (
+        rules.check_order(POLICY, order(status=status), TODAY).problem
+        is rules.Ineligible.NOT_DELIVERED
+    )
 
 
 def test_an_order_of_only_final_sale_items_cannot_be_returned():

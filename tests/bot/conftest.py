@@ -52,8 +52,7 @@ class FakeBot:
         if self.answer is not None:
             await self.answer(message)
             return
-        await message.output_channel.send_text_message(message.sender_id,
-                                                       f"echo: {message.text}")
+        await message.output_channel.send_text_message(message.sender_id, f"echo: {message.text}")
 
 
 class FakeClock:
@@ -80,8 +79,9 @@ class Client:
         headers = dict(headers or {})
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        async with self.session.request(method, f"{self.base}/webhooks/widget{path}",
-                                        headers=headers, json=body, data=data) as resp:
+        async with self.session.request(
+            method, f"{self.base}/webhooks/widget{path}", headers=headers, json=body, data=data
+        ) as resp:
             text = await resp.text()
             try:
                 payload = json.loads(text)
@@ -95,8 +95,9 @@ class Client:
         return payload
 
     async def say(self, token, text, **extra):
-        status, payload, _ = await self.call("POST", "/messages", token=token,
-                                             body={"text": text, **extra})
+        status, payload, _ = await self.call(
+            "POST", "/messages", token=token, body={"text": text, **extra}
+        )
         return status, payload
 
     async def messages(self, token, after=None):
@@ -137,9 +138,13 @@ def rate_clock():
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def widget(redis_url, fake_bot, rate_clock):
     """(app, base URL, channel): one server per module; Redis is emptied per test."""
-    settings = WidgetSettings(redis_url=redis_url, secret=SECRET, max_message_chars=MAX_CHARS,
-                              rate_limit_per_minute=RATE_LIMIT,
-                              session_rate_limit_per_minute=SESSION_RATE_LIMIT)
+    settings = WidgetSettings(
+        redis_url=redis_url,
+        secret=SECRET,
+        max_message_chars=MAX_CHARS,
+        rate_limit_per_minute=RATE_LIMIT,
+        session_rate_limit_per_minute=SESSION_RATE_LIMIT,
+    )
     channel = WidgetInput(settings, clock=rate_clock)
     async with serving(channel, fake_bot.handle) as (app, base):
         yield app, base, channel

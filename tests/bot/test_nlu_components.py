@@ -7,8 +7,13 @@ from bot.nlu.components import UnreadableTextGuard
 
 
 def classified(text: str) -> Message:
-    message = Message(data={"text": text, "intent": {"name": "order_status", "confidence": 0.97},
-                            "intent_ranking": [{"name": "order_status", "confidence": 0.97}]})
+    message = Message(
+        data={
+            "text": text,
+            "intent": {"name": "order_status", "confidence": 0.97},
+            "intent_ranking": [{"name": "order_status", "confidence": 0.97}],
+        }
+    )
     return UnreadableTextGuard().process([message])[0]
 
 
@@ -19,6 +24,8 @@ def test_text_without_latin_letters_or_digits_falls_back_with_no_confidence(text
     assert message.get("intent_ranking") == [{"name": "nlu_fallback", "confidence": 0.0}]
 
 
-@pytest.mark.parametrize("text", ["A1042", "94107", "¿Dónde está mi pedido?", "where is my order 😀"])
+@pytest.mark.parametrize(
+    "text", ["A1042", "94107", "¿Dónde está mi pedido?", "where is my order 😀"]
+)
 def test_anything_with_a_latin_letter_or_digit_is_left_to_the_classifier(text):
     assert classified(text).get("intent")["name"] == "order_status"

@@ -18,8 +18,11 @@ from tests.retraining.conftest import copy_project, write_one_epoch_config
 
 def _members(model: Path) -> Dict[str, str]:
     with tarfile.open(model) as archive:
-        return {member.name: hashlib.sha256(archive.extractfile(member).read()).hexdigest()
-                for member in archive.getmembers() if member.isfile()}
+        return {
+            member.name: hashlib.sha256(archive.extractfile(member).read()).hexdigest()
+            for member in archive.getmembers()
+            if member.isfile()
+        }
 
 
 def test_two_trainings_of_the_same_inputs_give_the_same_weights(tmp_path, monkeypatch):

@@ -11,14 +11,14 @@ import aiohttp
 import jwt
 import pytest
 
-from handoff.core.customer_tokens import AUDIENCE, CustomerTokenError, CustomerTokens
 from bot.channel.widget import OutboxOutput, WidgetInput, WidgetSettings, meta_key, rate_key
 from handoff.core import keys
 from handoff.core.auth import Auth, Identity
-from handoff.core.settings import HandoffConfig
+from handoff.core.csr_desk import csat_request
+from handoff.core.customer_tokens import AUDIENCE, CustomerTokenError, CustomerTokens
 from handoff.core.errors import ConfigError
 from handoff.core.lifecycle import State
-from handoff.core.csr_desk import csat_request
+from handoff.core.settings import HandoffConfig
 from tests.bot.conftest import MAX_CHARS, RATE_LIMIT, SECRET, SESSION_RATE_LIMIT
 
 # One server for the module; every test still gets an empty Redis database (`redis_db`).
@@ -75,6 +75,7 @@ async def escalated(store, conv_id, *, claimed_by=None):
 
 # ---- customer tokens -----------------------------------------------------------------------------
 
+
 async def test_tokens_round_trip_and_expiry():
     tokens = CustomerTokens(SECRET, ttl_seconds=60)
     issued = tokens.issue("abc123")
@@ -93,23 +94,54 @@ async def test_tokens_round_trip_and_expiry():
 UNEXPIRED = time.time() + 24 * 3600
 
 
-@pytest.mark.parametrize("token,reason", ids=[
-    "none", "empty", "not-jwt", "other-key", "other-audience", "no-audience", "bad-sub", "hs384",
-], argvalues=[
-    (None, "missing token"),
-    ("", "missing token"),
-    ("not.a.jwt", "invalid token"),
-    (jwt.encode({"sub": "c1", "aud": "widget", "exp": UNEXPIRED}, "another-secret-" * 3,
-                algorithm="HS256"), "signature"),
-    (jwt.encode({"sub": "c1", "aud": "console", "exp": UNEXPIRED}, SECRET,
-                algorithm="HS256"), "not a widget token"),
-    (jwt.encode({"sub": "c1", "exp": UNEXPIRED}, SECRET, algorithm="HS256"),
-     "not a widget token"),
-    (jwt.encode({"sub": "bad id with spaces", "aud": "widget", "exp": UNEXPIRED}, SECRET,
-                algorithm="HS256"), "no valid conversation"),
-    (jwt.encode({"sub": "c1", "aud": "widget", "exp": UNEXPIRED}, SECRET,
-                algorithm="HS384"), "invalid token"),
-])
+@pytest.mark.parametrize(
+    "token,reason",
+    ids=[
+        "none",
+        "empty",
+        "not-jwt",
+        "other-key",
+        "other-audience",
+        "no-audience",
+        "bad-sub",
+        "hs384",
+    ],
+    argvalues=[
+        (None, "missing token"),
+        ("", "missing token"),
+        ("not.a.jwt", "invalid token"),
+        (
+            jwt.encode(
+                {"sub": "c1", "aud": "widget", "exp": UNEXPIRED},
+                "another-secret-" * 3,
+                algorithm="HS256",
+            ),
+            "signature",
+        ),
+        (
+            jwt.encode(
+                {"sub": "c1", "aud": "console", "exp": UNEXPIRED}, SECRET, algorithm="HS256"
+            ),
+            "not a widget token",
+        ),
+        (
+            jwt.encode({"sub": "c1", "exp": UNEXPIRED}, SECRET, algorithm="HS256"),
+            "not a widget token",
+        ),
+        (
+            jwt.encode(
+                {"sub": "bad id with spaces", "aud": "widget", "exp": UNEXPIRED},
+                SECRET,
+                algorithm="HS256",
+            ),
+            "no valid conversation",
+        ),
+        (
+            jwt.encode({"sub": "c1", "aud": "widget", "exp": UNEXPIRED}, SECRET, algorithm="HS384"),
+            "invalid token",
+        ),
+    ],
+)
 async def test_tokens_refuse_bad_ones(token, reason):
     with pytest.raises(CustomerTokenError, match=reason) as info:
         CustomerTokens(SECRET).verify(token)
@@ -119,8 +151,9 @@ async def test_tokens_refuse_bad_ones(token, reason):
 async def test_tampered_token_is_refused():
     token = CustomerTokens(SECRET).issue("c1").token
     header, payload, signature = token.split(".")
-    forged_payload = jwt.utils.base64url_encode(json.dumps(
-        {"sub": "c2", "aud": "widget", "exp": int(time.time()) + 60}).encode()).decode()
+    forged_payload = jwt.utils.base64url_encode(
+        json.dumps({"sub": "c2", "aud": "widget", "exp": int(time.time()) + 60}).encode()
+    ).decode()
     with pytest.raises(CustomerTokenError, match="signature"):
         CustomerTokens(SECRET).verify(f"{header}.{forged_payload}.{signature}")
 
@@ -137,19 +170,36 @@ async def test_csr_and_customer_tokens_never_pass_for_each_other(redis_client):
 
 # ---- settings ------------------------------------------------------------------------------------
 
+
 async def test_settings_from_credentials():
     config = HandoffConfig(redis_url="redis://config:6379/0", secret=SECRET)
     settings = WidgetSettings.from_credentials(None, config, env={})
     assert settings.redis_url == "redis://config:6379/0" and settings.secret == SECRET
-    assert (settings.token_ttl_seconds, settings.max_message_chars,
-            settings.rate_limit_per_minute) == (7 * 86400, 2000, 20)
-    assert WidgetSettings.from_credentials(None, config, env={"REDIS_URL": "redis://env/1"}
-                                           ).redis_url == "redis://env/1"
+    assert (
+        settings.token_ttl_seconds,
+        settings.max_message_chars,
+        settings.rate_limit_per_minute,
+    ) == (7 * 86400, 2000, 20)
+    assert (
+        WidgetSettings.from_credentials(None, config, env={"REDIS_URL": "redis://env/1"}).redis_url
+        == "redis://env/1"
+    )
     settings = WidgetSettings.from_credentials(
-        {"redis_url": "redis://creds/2", "max_message_chars": 500, "rate_limit_per_minute": 3,
-         "token_ttl_seconds": 3600}, config, env={"REDIS_URL": "redis://env/1"})
-    assert (settings.redis_url, settings.max_message_chars, settings.rate_limit_per_minute,
-            settings.token_ttl_seconds) == ("redis://creds/2", 500, 3, 3600)
+        {
+            "redis_url": "redis://creds/2",
+            "max_message_chars": 500,
+            "rate_limit_per_minute": 3,
+            "token_ttl_seconds": 3600,
+        },
+        config,
+        env={"REDIS_URL": "redis://env/1"},
+    )
+    assert (
+        settings.redis_url,
+        settings.max_message_chars,
+        settings.rate_limit_per_minute,
+        settings.token_ttl_seconds,
+    ) == ("redis://creds/2", 500, 3, 3600)
     with pytest.raises(ConfigError, match="unknown credentials keys: max_chars"):
         WidgetSettings.from_credentials({"max_chars": 5}, config, env={})
     with pytest.raises(ConfigError, match="rate_limit_per_minute must be a positive integer"):
@@ -163,7 +213,8 @@ async def test_rasa_loads_the_channel_from_credentials_without_touching_redis(mo
 
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens there
     channel = class_from_module_path("bot.channel.widget.WidgetInput").from_credentials(
-        {"rate_limit_per_minute": 7})
+        {"rate_limit_per_minute": 7}
+    )
     assert isinstance(channel, WidgetInput) and channel.name() == "widget"
     assert channel.settings.rate_limit_per_minute == 7
     assert channel._client is None  # lazily created on first use
@@ -171,6 +222,7 @@ async def test_rasa_loads_the_channel_from_credentials_without_touching_redis(mo
 
 
 # ---- sessions ------------------------------------------------------------------------------------
+
 
 async def test_session_starts_a_conversation(client, widget, redis_client):
     body = await client.new_session(page_url="https://shop.example/cart", locale="en-US")
@@ -181,7 +233,9 @@ async def test_session_starts_a_conversation(client, widget, redis_client):
     assert body["resumed"] is False
     assert await redis_client.zscore(keys.METRICS_STARTED, conv_id) is not None
     assert await redis_client.hgetall(meta_key(conv_id)) == {
-        "page_url": "https://shop.example/cart", "locale": "en-US"}
+        "page_url": "https://shop.example/cart",
+        "locale": "en-US",
+    }
     other = await client.new_session()
     assert other["conversation_id"] != conv_id
 
@@ -199,8 +253,9 @@ async def test_session_resumes_with_a_valid_token(client):
 
 
 async def test_session_validation_and_rate(client):
-    status, body, _ = await client.call("POST", "/session", data=b"{oops",
-                                        headers={"Content-Type": "application/json"})
+    status, body, _ = await client.call(
+        "POST", "/session", data=b"{oops", headers={"Content-Type": "application/json"}
+    )
     assert status == 400 and code(body) == "invalid_json"
     status, body, _ = await client.call("POST", "/session", body={"page_url": 42})
     assert status == 400 and code(body) == "invalid_input"
@@ -212,10 +267,12 @@ async def test_session_validation_and_rate(client):
 
 # ---- messages over HTTP --------------------------------------------------------------------------
 
+
 async def test_message_reply_comes_back_and_stays_in_the_outbox(client, bot):
     session = await client.new_session(page_url="https://shop.example/p/1", locale="en")
-    status, body = await client.say(session["token"], "where is my order?",
-                                    metadata={"locale": "de-DE", "evil": "x"})
+    status, body = await client.say(
+        session["token"], "where is my order?", metadata={"locale": "de-DE", "evil": "x"}
+    )
     assert status == 200
     [reply] = body["messages"]
     assert reply["sender"] == "bot" and reply["text"] == "echo: where is my order?"
@@ -238,7 +295,9 @@ async def test_catching_up_after_a_reload_loses_and_repeats_nothing(client, bot,
     async def two_replies(message):
         await message.output_channel.send_text_message(message.sender_id, "one")
         await message.output_channel.send_text_with_buttons(
-            message.sender_id, "two", [{"title": "Yes", "payload": "/affirm"}])
+            message.sender_id, "two", [{"title": "Yes", "payload": "/affirm"}]
+        )
+
     bot.answer = two_replies
     _, first = await client.say(token, "hi")
     seen = first["messages"][0]["id"]  # the page reloads after showing only the first reply
@@ -280,8 +339,13 @@ async def test_message_limits(client, bot, rate_clock):
     assert str(MAX_CHARS) in body["error"]["message"]
     status, body = await client.say(token, "x" * MAX_CHARS)
     assert status == 200
-    status, body, _ = await client.call("POST", "/messages", token=token, data=b'{"text": ',
-                                        headers={"Content-Type": "application/json"})
+    status, body, _ = await client.call(
+        "POST",
+        "/messages",
+        token=token,
+        data=b'{"text": ',
+        headers={"Content-Type": "application/json"},
+    )
     assert status == 400 and code(body) == "invalid_json"
     status, body, _ = await client.call("POST", "/messages", token=token, body=["hi"])
     assert status == 400 and code(body) == "invalid_json"
@@ -309,12 +373,18 @@ async def test_messages_need_a_valid_token(client, method):
     token = (await client.new_session())["token"]
     header, payload, signature = token.split(".")
     tampered = f"{header}.{payload}.{signature[:-4]}AAAA"
-    for bad in (None, "garbage", expired.issue("c1").token, tampered,
-                CustomerTokens("another-secret-another-secret-1234").issue("c1").token):
+    for bad in (
+        None,
+        "garbage",
+        expired.issue("c1").token,
+        tampered,
+        CustomerTokens("another-secret-another-secret-1234").issue("c1").token,
+    ):
         status, reply, _ = await client.call(method, "/messages", token=bad, body=body)
         assert status == 401 and code(reply) == "unauthorized", (bad, reply)
-    status, reply, _ = await client.call(method, "/messages", body=body,
-                                         headers={"Authorization": f"Basic {token}"})
+    status, reply, _ = await client.call(
+        method, "/messages", body=body, headers={"Authorization": f"Basic {token}"}
+    )
     assert status == 401
 
 
@@ -323,12 +393,14 @@ async def test_a_token_reaches_only_its_own_conversation(client, bot, outbox):
     b = await client.new_session()
     await outbox.append(b["conversation_id"], {"sender": "csr", "text": "for B only"})
     # The request cannot name another conversation: ids in the body or query are ignored.
-    status, _ = await client.say(a["token"], "hi", sender=b["conversation_id"],
-                                 conversation_id=b["conversation_id"])
+    status, _ = await client.say(
+        a["token"], "hi", sender=b["conversation_id"], conversation_id=b["conversation_id"]
+    )
     assert status == 200
     assert [m.sender_id for m in bot.received] == [a["conversation_id"]]
     status, body, _ = await client.call(
-        "GET", f"/messages?conversation_id={b['conversation_id']}", token=a["token"])
+        "GET", f"/messages?conversation_id={b['conversation_id']}", token=a["token"]
+    )
     assert [m["text"] for m in body["messages"]] == ["echo: hi"]
     assert [m["text"] for m in await client.messages(b["token"])] == ["for B only"]
     async with socket(client, a["token"]) as ws:
@@ -345,6 +417,7 @@ async def test_bot_failure_is_a_clear_502(client, bot):
 
 
 # ---- while a CSR has the conversation ------------------------------------------------------------
+
 
 class FakeTracker:
     def __init__(self, intent):
@@ -379,8 +452,9 @@ class FakeAgent:
 
 
 @pytest.mark.parametrize("csr", [None, "alice"])
-async def test_messages_while_with_a_csr_reach_rasa_and_the_transcript(client, bot, widget,
-                                                                       store, csr):
+async def test_messages_while_with_a_csr_reach_rasa_and_the_transcript(
+    client, bot, widget, store, csr
+):
     session = await client.new_session()
     conv_id, token = session["conversation_id"], session["token"]
     await escalated(store, conv_id, claimed_by=csr)
@@ -409,8 +483,9 @@ async def test_unknown_or_ended_handoff_counts_as_bot(client, bot, store):
     await store.close(session["conversation_id"], "solved", by="alice")
     status, body = await client.say(session["token"], "one more thing")
     assert status == 200 and body["messages"][0]["text"] == "echo: one more thing"
-    assert "one more thing" not in [m["text"] for m in
-                                    await store.transcript(session["conversation_id"])]
+    assert "one more thing" not in [
+        m["text"] for m in await store.transcript(session["conversation_id"])
+    ]
 
 
 async def test_leaving_the_queue(client, widget, store, outbox):
@@ -433,6 +508,7 @@ async def test_leaving_the_queue(client, widget, store, outbox):
 
 
 # ---- customer satisfaction -----------------------------------------------------------------------
+
 
 async def closed_conversation(client, store, outbox):
     session = await client.new_session()
@@ -482,19 +558,30 @@ async def test_csat_refusals(client, bot, store):
 
 # ---- the output channel Rasa's HTTP API uses -----------------------------------------------------
 
+
 async def test_output_channel_writes_every_kind_of_message(widget, outbox):
     channel = widget[2].get_output_channel()
-    await channel.send_response("c1", {"text": "pick one", "buttons": [
-        {"title": "Track", "payload": "/track"}, {"title": "Docs", "url": "https://x.example",
-                                                  "type": "web_url"}]})
+    await channel.send_response(
+        "c1",
+        {
+            "text": "pick one",
+            "buttons": [
+                {"title": "Track", "payload": "/track"},
+                {"title": "Docs", "url": "https://x.example", "type": "web_url"},
+            ],
+        },
+    )
     await channel.send_response("c1", {"image": "https://x.example/a.png"})
     await channel.send_response("c1", {"custom": {"type": "carousel", "items": [1, 2]}})
-    await channel.send_response("c1", {"text": "plain", "quick_replies": [
-        {"title": "ok", "payload": "/affirm"}]})
+    await channel.send_response(
+        "c1", {"text": "plain", "quick_replies": [{"title": "ok", "payload": "/affirm"}]}
+    )
     entries = [m for _, m in await outbox.read_after("c1")]
     assert [m["sender"] for m in entries] == ["bot"] * 4
-    assert entries[0]["buttons"] == [{"title": "Track", "payload": "/track"},
-                                     {"title": "Docs", "payload": "", "url": "https://x.example"}]
+    assert entries[0]["buttons"] == [
+        {"title": "Track", "payload": "/track"},
+        {"title": "Docs", "payload": "", "url": "https://x.example"},
+    ]
     assert entries[1]["image"] == "https://x.example/a.png"
     assert entries[2]["custom"] == {"type": "carousel", "items": [1, 2]}
     assert entries[3]["buttons"] == [{"title": "ok", "payload": "/affirm"}]
@@ -503,6 +590,7 @@ async def test_output_channel_writes_every_kind_of_message(widget, outbox):
 
 
 # ---- the WebSocket -------------------------------------------------------------------------------
+
 
 async def test_websocket_sends_backlog_then_live_messages(client, bot, outbox, redis_client):
     session = await client.new_session()
@@ -517,16 +605,16 @@ async def test_websocket_sends_backlog_then_live_messages(client, bot, outbox, r
         assert all(f["type"] == "message" and f["id"] for f in backlog)
 
         # The handoff service (another process) writes a CSR message: it arrives live.
-        csr_id = await outbox.append(conv_id, {"sender": "csr", "text": "Hi, Alice here",
-                                               "agent": "Alice"})
+        csr_id = await outbox.append(
+            conv_id, {"sender": "csr", "text": "Hi, Alice here", "agent": "Alice"}
+        )
         live = await next_frame(ws)
         assert live == {"type": "message", "id": csr_id, "message": live["message"]}
         assert live["message"]["agent"] == "Alice"
 
         # Typing notices come over pub/sub once the socket has subscribed.
         for _ in range(50):
-            if await outbox.signal(conv_id, {"type": "typing", "sender": "csr",
-                                             "agent": "Alice"}):
+            if await outbox.signal(conv_id, {"type": "typing", "sender": "csr", "agent": "Alice"}):
                 break
             await asyncio.sleep(0.05)
         typing = await next_frame(ws)
@@ -547,8 +635,14 @@ async def test_websocket_sends_backlog_then_live_messages(client, bot, outbox, r
         assert await quiet(ws)
     async with socket(client, token) as ws:
         texts = [(await next_frame(ws))["message"]["text"] for _ in range(6)]
-        assert texts == ["seen already", "missed 1", "missed 2", "Hi, Alice here",
-                         "echo: thanks!", "while you were away"]
+        assert texts == [
+            "seen already",
+            "missed 1",
+            "missed 2",
+            "Hi, Alice here",
+            "echo: thanks!",
+            "while you were away",
+        ]
         assert await quiet(ws)
 
     # Once the client is gone the server lets go of its subscription too.
@@ -572,8 +666,10 @@ async def test_websocket_bad_frames_get_errors_and_the_socket_stays_open(client,
         await ws.send_bytes(b"\x00\x01")
         assert (await next_frame(ws))["error"]["code"] == "invalid_frame"
         await ws.send_json({"type": "message", "text": ""})
-        assert (await next_frame(ws)) == {"type": "error", "error": {
-            "code": "empty_message", "message": "`text` must not be empty"}}
+        assert (await next_frame(ws)) == {
+            "type": "error",
+            "error": {"code": "empty_message", "message": "`text` must not be empty"},
+        }
         await ws.send_json({"type": "message", "text": "y" * (MAX_CHARS + 1)})
         assert (await next_frame(ws))["error"]["code"] == "message_too_long"
         for i in range(RATE_LIMIT):
@@ -589,8 +685,11 @@ async def test_websocket_bad_frames_get_errors_and_the_socket_stays_open(client,
 
 @pytest.mark.parametrize("query", ["none", "garbage", "expired"])
 async def test_websocket_refuses_bad_tokens(client, query):
-    token = {"none": None, "garbage": "garbage",
-             "expired": CustomerTokens(SECRET, clock=lambda: 0).issue("c1").token}[query]
+    token = {
+        "none": None,
+        "garbage": "garbage",
+        "expired": CustomerTokens(SECRET, clock=lambda: 0).issue("c1").token,
+    }[query]
     ws = await client.ws(token)
     frame = await next_frame(ws)
     assert frame["type"] == "error" and frame["error"]["code"] == "unauthorized"
@@ -610,6 +709,7 @@ async def test_websocket_refuses_a_bad_after(client):
 
 
 # ---- keys ----------------------------------------------------------------------------------------
+
 
 async def test_widget_keys_are_namespaced_with_the_id_last():
     assert rate_key("messages", "c1", 7) == "widget:rate:messages:7:c1"

@@ -17,8 +17,14 @@ from typing import Iterator
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = Path("test-artifacts/browser")
 DOC_SCREENSHOTS = Path("docs/screenshots")
 HERE = Path(__file__).resolve().parent
@@ -27,8 +33,10 @@ HERE = Path(__file__).resolve().parent
 def missing_requirement() -> str:
     """Why the browser tests cannot run here, or "" when they can."""
     if importlib.util.find_spec("playwright") is None:
-        return ("the `playwright` Python package is not installed "
-                "(.venv/bin/pip install playwright; its driver is bundled, no browser download)")
+        return (
+            "the `playwright` Python package is not installed "
+            "(.venv/bin/pip install playwright; its driver is bundled, no browser download)"
+        )
     if not CHROMIUM.exists():
         return f"{CHROMIUM} is missing (apt-get install chromium)"
     return ""
@@ -41,8 +49,9 @@ def pytest_collection_modifyitems(config, items):
         return
     marker = pytest.mark.skip(reason=f"browser tests skipped: {reason}")
     for item in items:
-        if "browser" in getattr(item, "fixturenames", ()) and \
-                Path(item.path).resolve().is_relative_to(HERE):
+        if "browser" in getattr(item, "fixturenames", ()) and Path(
+            item.path
+        ).resolve().is_relative_to(HERE):
             item.add_marker(marker)
 
 

@@ -21,11 +21,18 @@ pytestmark = pytest.mark.model
 # end-to-end test's); the fixture picks two the running model is not certain about (the test
 # moves the slider to 1.00: everything below certainty), since the NLU data keeps growing.
 POOL = [
-    "the postman never came", "the courier missed me", "the parcel went walkabout",
-    "a fox ate my parcel", "the postman left a card but no parcel", "my neighbour took my parcel",
-    "the delivery man was rude", "my letterbox is too small for the parcel",
-    "the parcel got soaked in the rain", "the courier left it with a neighbour i don't know",
-    "the delivery driver threw my parcel", "my order came in a squashed box",
+    "the postman never came",
+    "the courier missed me",
+    "the parcel went walkabout",
+    "a fox ate my parcel",
+    "the postman left a card but no parcel",
+    "my neighbour took my parcel",
+    "the delivery man was rude",
+    "my letterbox is too small for the parcel",
+    "the parcel got soaked in the rain",
+    "the courier left it with a neighbour i don't know",
+    "the delivery driver threw my parcel",
+    "my order came in a squashed box",
 ]
 SLIDER = 1.0
 HOSTILE = 'the driver never came <img src=x onerror="window.__pwned=1">'
@@ -70,8 +77,9 @@ def review_item(page, text: str):
 
 def confidence(stack, text: str) -> float:
     """The running model's best real intent confidence (0 when it falls back)."""
-    status, body = call("POST", f"{stack.rasa_url}/model/parse?token={stack.rasa_token}",
-                        {"text": text})
+    status, body = call(
+        "POST", f"{stack.rasa_url}/model/parse?token={stack.rasa_token}", {"text": text}
+    )
     assert status == 200, body
     return 0.0 if body["intent"]["name"] == "nlu_fallback" else body["intent"]["confidence"]
 
@@ -84,7 +92,8 @@ def test_admin_reviews_and_labels_logged_messages(browser, stack, shots, logged_
         # A CSR cannot use the page.
         log_in(page, stack, "alice")
         expect(page.locator("#login-error")).to_have_text(
-            "This page is for admins. CSRs work in the support console.")
+            "This page is for admins. CSRs work in the support console."
+        )
 
         log_in(page, stack, "admin")
         expect(page.locator("#me")).to_have_text("Store admin · admin")
@@ -124,7 +133,8 @@ def test_admin_reviews_and_labels_logged_messages(browser, stack, shots, logged_
         item.locator(".intent-pick").select_option("order_status")
         item.get_by_role("button", name="Use intent").click()
         expect(item.locator(".r-status")).to_have_text(
-            "Labelled order_status — used in the next training.")
+            "Labelled order_status — used in the next training."
+        )
         shots("labelled", page)
         # Out of scope, with the other one.
         missed.get_by_role("button", name="Out of scope").click()
@@ -150,7 +160,8 @@ def test_admin_adds_a_faq_and_sees_training_and_models(browser, stack, shots):
         page.get_by_role("tab", name="New FAQ").click()
         page.get_by_label("Topic (lower case, words joined by _)").fill("Gift Wrapping")
         page.get_by_label("Customer questions (one per line, at least two)").fill(
-            "do you gift wrap?\ncan you wrap my order as a present")
+            "do you gift wrap?\ncan you wrap my order as a present"
+        )
         page.get_by_label("The bot's answer").fill("Yes: tick “gift wrap” at checkout. It's free.")
         page.get_by_role("button", name="Add FAQ").click()
         expect(page.locator("#faq-error")).to_contain_text("snake_case")
@@ -169,7 +180,8 @@ def test_admin_adds_a_faq_and_sees_training_and_models(browser, stack, shots):
         if page.locator("#comparison").is_visible():  # the end-to-end test trained before us
             expect(page.locator("#verdict")).not_to_be_empty()
             expect(page.locator(".cmp-set[data-set='test_set'] .cmp-metrics")).to_contain_text(
-                "Macro-F1")
+                "Macro-F1"
+            )
             shot = shots("training-comparison", page, full_page=True)
             publish_screenshot(shot, "admin-training.png")
 
@@ -182,7 +194,8 @@ def test_admin_adds_a_faq_and_sees_training_and_models(browser, stack, shots):
         publish_screenshot(shot, "admin-training-progress.png")
         page.get_by_role("button", name="Cancel").click()
         expect(page.locator("#progress-text")).to_have_text(
-            "Cancelled: the running model is untouched.", timeout=60_000)
+            "Cancelled: the running model is untouched.", timeout=60_000
+        )
         expect(page.get_by_role("button", name="Start training")).to_be_enabled()
 
         page.get_by_role("tab", name="Models").click()
@@ -190,7 +203,8 @@ def test_admin_adds_a_faq_and_sees_training_and_models(browser, stack, shots):
         expect(active).to_have_count(1)
         expect(page.locator("#running-model")).to_have_text(running)
         expect(page.locator("#running-model")).to_contain_text(
-            active.locator("td").first.inner_text())
+            active.locator("td").first.inner_text()
+        )
         shot = shots("models", page)
         publish_screenshot(shot, "admin-models.png")
 
@@ -219,11 +233,14 @@ def test_an_admin_turns_a_csr_answer_into_a_faq_from_the_console(browser, stack,
         page.get_by_label("Password").fill(DEMO_PASSWORD)
         page.get_by_role("button", name="Log in").click()
         expect(page.locator("#live")).to_have_text("Live", timeout=15_000)
-        page.evaluate("""id => {
+        page.evaluate(
+            """id => {
             const s = JSON.parse(sessionStorage.getItem('hp-console'));
             s.tabs = [id]; s.active = id;
             sessionStorage.setItem('hp-console', JSON.stringify(s));
-        }""", "admin-console-faq")
+        }""",
+            "admin-console-faq",
+        )
         page.reload()
         csr_line = page.locator(".t-msg.t-csr", has_text=answer)
         expect(csr_line).to_be_visible(timeout=15_000)
@@ -231,11 +248,15 @@ def test_an_admin_turns_a_csr_answer_into_a_faq_from_the_console(browser, stack,
         dialog = page.locator("dialog.faq-make")
         expect(dialog).to_be_visible()
         assert dialog.locator("#faqm-answer").input_value() == answer
-        assert dialog.locator("#faqm-examples").input_value().startswith(
-            "I want to talk to a real person")
+        assert (
+            dialog.locator("#faqm-examples")
+            .input_value()
+            .startswith("I want to talk to a real person")
+        )
         dialog.locator("#faqm-topic").fill("assembly_service")
         dialog.locator("#faqm-examples").fill(
-            "can your drivers put my bed frame together\ndo you assemble wardrobes on delivery")
+            "can your drivers put my bed frame together\ndo you assemble wardrobes on delivery"
+        )
         shots("console-make-faq", page)
         dialog.get_by_role("button", name="Add FAQ").click()
         expect(dialog).to_be_hidden()

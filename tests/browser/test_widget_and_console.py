@@ -51,12 +51,15 @@ def widget_state(page) -> dict:
 
 def conversation(page) -> List[Tuple[str, str, str]]:
     """(sender, outbox id or "", text) of every rendered message, in display order."""
-    return [tuple(row) for row in page.evaluate("""() => {
+    return [
+        tuple(row)
+        for row in page.evaluate("""() => {
         const root = document.querySelector('harbor-chat-widget').shadowRoot;
         return [...root.querySelectorAll('.log .msg')].map(m => [
             m.dataset.sender, m.dataset.id || '',
             (m.querySelector('.bubble') || {textContent: ''}).textContent]);
-    }""")]
+    }""")
+    ]
 
 
 def log_in(console, stack, username: str) -> None:
@@ -75,8 +78,9 @@ def open_demo(browser, stack, **context_args):
 
 
 def test_pages_are_served_without_login(stack):
-    from tests.integration.clients import call
     import urllib.request
+
+    from tests.integration.clients import call
 
     with urllib.request.urlopen(f"{stack.handoff_url}/demo", timeout=10) as response:
         page = response.read().decode()
@@ -86,9 +90,12 @@ def test_pages_are_served_without_login(stack):
         assert response.url.endswith("/demo")  # redirected
     with urllib.request.urlopen(f"{stack.handoff_url}/console", timeout=10) as response:
         assert "script-src 'self'" in response.headers["Content-Security-Policy"]
-    for name, kind in (("widget.js", "javascript"), ("staff-kit.js", "javascript"),
-                       ("console.js", "javascript"),
-                       ("console.css", "text/css")):
+    for name, kind in (
+        ("widget.js", "javascript"),
+        ("staff-kit.js", "javascript"),
+        ("console.js", "javascript"),
+        ("console.css", "text/css"),
+    ):
         with urllib.request.urlopen(f"{stack.handoff_url}/static/{name}", timeout=10) as response:
             assert kind in response.headers["Content-Type"]
     for bad in ("..%2Fapp.py", "nope.js", ".hidden.js", "pages.py", "console.html"):
@@ -126,10 +133,16 @@ def test_widget_is_isolated_accessible_and_fits_a_phone(browser, stack, shots):
         assert "Georgia" not in box.evaluate("el => getComputedStyle(el).fontFamily")
         assert page.locator(".send").evaluate("el => getComputedStyle(el).textTransform") == "none"
         # ... and the widget's CSS (.title, .bubble) does not reach the store.
-        assert page.evaluate("getComputedStyle(document.querySelector('.hero .title')).color") \
+        assert (
+            page.evaluate("getComputedStyle(document.querySelector('.hero .title')).color")
             == "rgb(59, 47, 34)"
-        assert page.evaluate("getComputedStyle(document.querySelector('#help .bubble'))"
-                             ".backgroundColor") == "rgb(255, 255, 255)"
+        )
+        assert (
+            page.evaluate(
+                "getComputedStyle(document.querySelector('#help .bubble')).backgroundColor"
+            )
+            == "rgb(255, 255, 255)"
+        )
 
         # A very long word wraps instead of widening the window.
         say(page, "x" * 300)
@@ -237,7 +250,8 @@ def test_customer_and_csr_chat_through_handoff_and_a_reload_keeps_everything(bro
         panel.locator(".send-btn").click()
         expect(shop.locator(".badge")).to_have_text("1", timeout=15_000)
         expect(shop.locator(".launcher")).to_have_attribute(
-            "aria-label", "Open chat with Harbor & Pine (1 unread message)")
+            "aria-label", "Open chat with Harbor & Pine (1 unread message)"
+        )
         shots("unread-badge", shop)
         shop.locator(".launcher").click()
         expect(shop.locator(".badge")).to_be_hidden()
@@ -261,8 +275,15 @@ def test_customer_and_csr_chat_through_handoff_and_a_reload_keeps_everything(bro
         after = conversation(shop)
         assert after == before, json.dumps({"before": before, "after": after}, indent=1)
         texts = [row[2] for row in after]
-        for said in ("where is my order?", "A1002", "94107", "I want to talk to a real person",
-                     REPLY, XSS, "Are you still there?"):
+        for said in (
+            "where is my order?",
+            "A1002",
+            "94107",
+            "I want to talk to a real person",
+            REPLY,
+            XSS,
+            "Are you still there?",
+        ):
             assert texts.count(said) == 1, said
         assert shop.evaluate("window.__pwned") is None
         shots("after-reload", shop)
@@ -272,7 +293,8 @@ def test_customer_and_csr_chat_through_handoff_and_a_reload_keeps_everything(bro
 
 
 def test_queue_announces_new_chats_turns_late_waits_red_and_a_lost_claim_says_so(
-        browser, stack, shots):
+    browser, stack, shots
+):
     from tests.integration.clients import Csr, WidgetCustomer
 
     context = browser.new_context(viewport={"width": 1280, "height": 800})
@@ -370,7 +392,9 @@ def test_closing_with_a_resolution_asks_the_customer_and_shows_the_rating(browse
         expect(rating).to_be_visible(timeout=15_000)
         shots("rating-question", shop)
         rating.get_by_role("button", name="4").click()
-        expect(last_from(shop, "bot")).to_contain_text("Thank you for your feedback", timeout=15_000)
+        expect(last_from(shop, "bot")).to_contain_text(
+            "Thank you for your feedback", timeout=15_000
+        )
         expect(rating.get_by_role("button", name="5")).to_be_disabled()  # answered
         expect(panel.locator(".csat-value")).to_have_text("★★★★☆ 4/5", timeout=15_000)
         shots("console-shows-rating", console)
@@ -396,7 +420,8 @@ def test_transfer_hands_the_conversation_to_another_csr(browser, stack, shots):
         expect(panel.locator(".conv-state")).to_have_text("With admin", timeout=15_000)
         expect(panel.locator(".reply-text")).to_be_disabled()
         shots("transferred", console)
-        assert any("now chatting with Store admin" in m["text"]
-                   for m in customer.messages_after(None))
+        assert any(
+            "now chatting with Store admin" in m["text"] for m in customer.messages_after(None)
+        )
     finally:
         context.close()

@@ -41,8 +41,12 @@ def clock():
 
 @pytest.fixture
 def store(redis_client, clock):
-    return HandoffStore(redis_client, priorities={"frustrated": "high", "complaint": "urgent"},
-                        default_wait_seconds=60, clock=clock)
+    return HandoffStore(
+        redis_client,
+        priorities={"frustrated": "high", "complaint": "urgent"},
+        default_wait_seconds=60,
+        clock=clock,
+    )
 
 
 @pytest.fixture
@@ -52,11 +56,18 @@ def outbox(redis_client):
 
 @pytest.fixture
 def auth(redis_client):
-    return Auth(redis_client, SECRET, token_ttl_seconds=600, max_failures=3, lockout_seconds=60,
-                scrypt_n=FAST_SCRYPT_N)
+    return Auth(
+        redis_client,
+        SECRET,
+        token_ttl_seconds=600,
+        max_failures=3,
+        lockout_seconds=60,
+        scrypt_n=FAST_SCRYPT_N,
+    )
 
 
 # ---- a real (tiny) Rasa HTTP API that records what it is asked --------------------------------
+
 
 class FakeRasa:
     """Answers Rasa's tracker-events and trigger-intent endpoints and records every call."""
@@ -101,8 +112,13 @@ class FakeRasa:
             return web.json_response({"message": "unauthorized"}, status=401)
         if self.down:
             return web.json_response({"message": "boom"}, status=500)
-        self.calls.append({"path": request.rel_url.raw_path, "query": dict(request.query),
-                           "json": await request.json()})
+        self.calls.append(
+            {
+                "path": request.rel_url.raw_path,
+                "query": dict(request.query),
+                "json": await request.json(),
+            }
+        )
         return web.json_response(body)
 
 

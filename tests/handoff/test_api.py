@@ -12,11 +12,11 @@ import pytest_asyncio
 import yaml
 
 from handoff.core import keys
-from handoff.service.app import create_app
 from handoff.core.auth import Auth, Identity
-from handoff.core.settings import from_mapping
 from handoff.core.outbox import Outbox
+from handoff.core.settings import from_mapping
 from handoff.core.store import HandoffStore
+from handoff.service.app import create_app
 from tests.handoff.conftest import FAST_SCRYPT_N, SECRET, FakeRasa
 from tests.redis_server import async_client, free_port
 from tests.sanic_server import serving
@@ -33,8 +33,9 @@ class Api:
 
     async def call(self, method, path, token=None, body=None, data=None):
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with self.session.request(method, self.base + path, headers=headers, json=body,
-                                        data=data) as resp:
+        async with self.session.request(
+            method, self.base + path, headers=headers, json=body, data=data
+        ) as resp:
             text = await resp.text()
             try:
                 payload = json.loads(text)
@@ -43,8 +44,9 @@ class Api:
             return resp.status, payload
 
     async def try_login(self, username, password=PASSWORD):
-        return await self.call("POST", "/api/login",
-                               body={"username": username, "password": password})
+        return await self.call(
+            "POST", "/api/login", body={"username": username, "password": password}
+        )
 
     async def login(self, username, password=PASSWORD):
         status, body = await self.try_login(username, password)
@@ -89,10 +91,19 @@ async def running(config):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def service(redis_url, rasa_server, project):
-    config = from_mapping({"redis_url": redis_url, "secret": SECRET, "rasa_url": rasa_server.url,
-                           "rasa_token": rasa_server.token, "rasa_timeout_seconds": 2,
-                           "project_dir": project, "max_message_chars": 200,
-                           "max_request_bytes": 4096, "sla_seconds": 45})
+    config = from_mapping(
+        {
+            "redis_url": redis_url,
+            "secret": SECRET,
+            "rasa_url": rasa_server.url,
+            "rasa_token": rasa_server.token,
+            "rasa_timeout_seconds": 2,
+            "project_dir": project,
+            "max_message_chars": 200,
+            "max_request_bytes": 4096,
+            "sla_seconds": 45,
+        }
+    )
     async with running(config) as served:
         yield served
 
@@ -139,17 +150,26 @@ def error_code(body):
 
 # ---- public endpoints and authentication ---------------------------------------------------------
 
+
 async def test_health_and_openapi_are_public(api):
     assert await api.call("GET", "/health") == (200, {"status": "ok", "redis": "ok"})
     status, text = await api.call("GET", "/openapi.yaml")
     assert status == 200 and yaml.safe_load(text)["openapi"].startswith("3.0")
 
 
-@pytest.mark.parametrize("method,path", [
-    ("GET", "/api/queue"), ("GET", "/api/me"), ("POST", "/api/conversations/c1/claim"),
-    ("GET", "/api/conversations/c1"), ("POST", "/api/conversations/c1/messages"),
-    ("GET", "/api/metrics"), ("GET", "/api/canned-responses"), ("GET", "/api/events"),
-])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/api/queue"),
+        ("GET", "/api/me"),
+        ("POST", "/api/conversations/c1/claim"),
+        ("GET", "/api/conversations/c1"),
+        ("POST", "/api/conversations/c1/messages"),
+        ("GET", "/api/metrics"),
+        ("GET", "/api/canned-responses"),
+        ("GET", "/api/events"),
+    ],
+)
 async def test_api_needs_a_token(api, method, path):
     status, body = await api.call(method, path)
     assert status == 401 and error_code(body) == "unauthorized"
@@ -167,7 +187,9 @@ async def test_login(api, accounts):
     status, body = await api.try_login("alice")
     assert status == 200 and body["token_type"] == "Bearer" and body["user"]["role"] == "csr"
     assert await api.call("GET", "/api/me", token=body["token"]) == (
-        200, {"user": {"username": "alice", "role": "csr", "display_name": "Alice"}})
+        200,
+        {"user": {"username": "alice", "role": "csr", "display_name": "Alice"}},
+    )
 
 
 async def test_login_lockout_is_429(api, accounts):
@@ -180,13 +202,16 @@ async def test_login_lockout_is_429(api, accounts):
 
 # ---- queue and claims ----------------------------------------------------------------------------
 
+
 async def test_queue(api, tokens, bot):
     await bot.escalate("calm", "request_human", context={"summary": "wants a person"})
     await bot.escalate("angry", "complaint")
     status, body = await api.call("GET", "/api/queue", token=tokens["alice"])
     assert status == 200 and body["sla_seconds"] == 45 and "open_now" in body["business_hours"]
     assert [(c["id"], c["position"], c["priority"]) for c in body["conversations"]] == [
-        ("angry", 1, "urgent"), ("calm", 2, "normal")]
+        ("angry", 1, "urgent"),
+        ("calm", 2, "normal"),
+    ]
     assert body["conversations"][1]["context"]["summary"] == "wants a person"
     assert body["conversations"][0]["allowed_events"] == ["abandon", "claim", "close", "to_ticket"]
 
@@ -197,7 +222,8 @@ async def test_claim_race_over_http(api, tokens, bot, outbox):
         await bot.escalate(conv_id, "request_human")
         results = await asyncio.gather(
             api.call("POST", f"/api/conversations/{conv_id}/claim", token=tokens["alice"]),
-            api.call("POST", f"/api/conversations/{conv_id}/claim", token=tokens["bob"]))
+            api.call("POST", f"/api/conversations/{conv_id}/claim", token=tokens["bob"]),
+        )
         assert sorted(status for status, _ in results) == [200, 409], results
         winner = next(body for status, body in results if status == 200)
         loser = next(body for status, body in results if status == 409)
@@ -209,8 +235,9 @@ async def test_claim_race_over_http(api, tokens, bot, outbox):
 async def test_claim_errors(api, tokens, bot):
     status, body = await api.call("POST", "/api/conversations/ghost/claim", token=tokens["alice"])
     assert status == 404 and error_code(body) == "conversation_not_found"
-    status, body = await api.call("POST", "/api/conversations/bad%20id/claim",
-                                  token=tokens["alice"])
+    status, body = await api.call(
+        "POST", "/api/conversations/bad%20id/claim", token=tokens["alice"]
+    )
     assert status == 400
     await bot.escalate("c1", "request_human")
     await bot.claim("c1", "bob")
@@ -221,6 +248,7 @@ async def test_claim_errors(api, tokens, bot):
 
 # ---- chatting ------------------------------------------------------------------------------------
 
+
 async def claimed(api, tokens, bot, conv_id="c1", csr="alice"):
     await bot.escalate(conv_id, "request_human")
     status, _ = await api.call("POST", f"/api/conversations/{conv_id}/claim", token=tokens[csr])
@@ -229,9 +257,15 @@ async def claimed(api, tokens, bot, conv_id="c1", csr="alice"):
 
 async def test_messages_reach_outbox_transcript_and_tracker(api, tokens, bot, outbox, fake_rasa):
     await claimed(api, tokens, bot)
-    status, body = await api.call("POST", "/api/conversations/c1/messages", token=tokens["alice"],
-                                  body={"text": "Hi, I'm Alice. Let me look.",
-                                        "buttons": [{"title": "Thanks", "payload": "/thank"}]})
+    status, body = await api.call(
+        "POST",
+        "/api/conversations/c1/messages",
+        token=tokens["alice"],
+        body={
+            "text": "Hi, I'm Alice. Let me look.",
+            "buttons": [{"title": "Thanks", "payload": "/thank"}],
+        },
+    )
     assert status == 201 and body["message"]["agent"] == "Alice"
     entries = await outbox.read_after("c1")
     assert entries[-1][0] == body["id"]
@@ -248,27 +282,38 @@ async def test_messages_reach_outbox_transcript_and_tracker(api, tokens, bot, ou
     assert detail["first_csr_reply_at"] is not None
 
 
-@pytest.mark.parametrize("payload,data", [
-    (None, b"{broken"), ({"text": ""}, None), ({"text": "x" * 201}, None), ({"text": 42}, None),
-    ({"text": "hi", "buttons": "nope"}, None), ([1, 2], None), (None, None),
-])
+@pytest.mark.parametrize(
+    "payload,data",
+    [
+        (None, b"{broken"),
+        ({"text": ""}, None),
+        ({"text": "x" * 201}, None),
+        ({"text": 42}, None),
+        ({"text": "hi", "buttons": "nope"}, None),
+        ([1, 2], None),
+        (None, None),
+    ],
+)
 async def test_bad_message_input_is_400(api, tokens, bot, outbox, payload, data):
     await claimed(api, tokens, bot)
     before = await outbox.read_after("c1")
-    status, body = await api.call("POST", "/api/conversations/c1/messages", token=tokens["alice"],
-                                  body=payload, data=data)
+    status, body = await api.call(
+        "POST", "/api/conversations/c1/messages", token=tokens["alice"], body=payload, data=data
+    )
     assert status == 400 and error_code(body) == "invalid_input"
     assert await outbox.read_after("c1") == before
 
 
 async def test_only_the_assignee_writes(api, tokens, bot):
     await claimed(api, tokens, bot)
-    status, body = await api.call("POST", "/api/conversations/c1/messages", token=tokens["bob"],
-                                  body={"text": "hi"})
+    status, body = await api.call(
+        "POST", "/api/conversations/c1/messages", token=tokens["bob"], body={"text": "hi"}
+    )
     assert status == 403 and error_code(body) == "not_assignee"
     await bot.escalate("queued", "request_human")
-    status, body = await api.call("POST", "/api/conversations/queued/messages", token=tokens["bob"],
-                                  body={"text": "hi"})
+    status, body = await api.call(
+        "POST", "/api/conversations/queued/messages", token=tokens["bob"], body={"text": "hi"}
+    )
     assert status == 409
 
 
@@ -276,8 +321,9 @@ async def test_rasa_down_is_502_and_nothing_is_sent(api, tokens, bot, outbox, fa
     await claimed(api, tokens, bot)
     before = await outbox.read_after("c1")
     fake_rasa.down = True
-    status, body = await api.call("POST", "/api/conversations/c1/messages", token=tokens["alice"],
-                                  body={"text": "hello?"})
+    status, body = await api.call(
+        "POST", "/api/conversations/c1/messages", token=tokens["alice"], body={"text": "hello?"}
+    )
     assert status == 502 and error_code(body) == "upstream_error"
     assert await outbox.read_after("c1") == before and await bot.transcript("c1") == []
 
@@ -295,8 +341,12 @@ async def test_typing_and_notes(api, tokens, bot, redis_client):
     await pubsub.close()
     status, _ = await api.call("POST", "/api/conversations/c1/typing", token=tokens["bob"])
     assert status == 403
-    status, note = await api.call("POST", "/api/conversations/c1/notes", token=tokens["bob"],
-                                  body={"text": "Customer called yesterday too"})
+    status, note = await api.call(
+        "POST",
+        "/api/conversations/c1/notes",
+        token=tokens["bob"],
+        body={"text": "Customer called yesterday too"},
+    )
     assert status == 201 and note["author"] == "bob"
     _, detail = await api.call("GET", "/api/conversations/c1", token=tokens["alice"])
     assert [n["text"] for n in detail["notes"]] == ["Customer called yesterday too"]
@@ -304,21 +354,26 @@ async def test_typing_and_notes(api, tokens, bot, redis_client):
 
 async def test_transfer(api, tokens, bot, outbox):
     await claimed(api, tokens, bot)
-    status, body = await api.call("POST", "/api/conversations/c1/transfer", token=tokens["alice"],
-                                  body={"to": "nobody"})
+    status, body = await api.call(
+        "POST", "/api/conversations/c1/transfer", token=tokens["alice"], body={"to": "nobody"}
+    )
     assert status == 400
-    status, body = await api.call("POST", "/api/conversations/c1/transfer", token=tokens["bob"],
-                                  body={"to": "bob"})
+    status, body = await api.call(
+        "POST", "/api/conversations/c1/transfer", token=tokens["bob"], body={"to": "bob"}
+    )
     assert status == 403
-    status, body = await api.call("POST", "/api/conversations/c1/transfer", token=tokens["alice"],
-                                  body={"to": "bob"})
+    status, body = await api.call(
+        "POST", "/api/conversations/c1/transfer", token=tokens["alice"], body={"to": "bob"}
+    )
     assert status == 200 and body["assigned_to"] == "bob"
     assert (await outbox.read_after("c1"))[-1][1]["text"] == "You're now chatting with Bob."
-    status, _ = await api.call("POST", "/api/conversations/c1/messages", token=tokens["alice"],
-                               body={"text": "still here"})
+    status, _ = await api.call(
+        "POST", "/api/conversations/c1/messages", token=tokens["alice"], body={"text": "still here"}
+    )
     assert status == 403
-    status, body = await api.call("POST", "/api/conversations/c1/transfer", token=tokens["root"],
-                                  body={"to": "alice"})
+    status, body = await api.call(
+        "POST", "/api/conversations/c1/transfer", token=tokens["root"], body={"to": "alice"}
+    )
     assert status == 200 and body["assigned_to"] == "alice"  # admins may reassign
 
 
@@ -326,9 +381,11 @@ async def test_release_resumes_the_bot_which_greets_back(api, tokens, bot, outbo
     await claimed(api, tokens, bot)
     status, body = await api.call("POST", "/api/conversations/c1/release", token=tokens["alice"])
     assert status == 200 and body["conversation"]["state"] == "bot" and body["bot_greeted"]
-    assert fake_rasa.paths() == ["/conversations/c1/tracker/events",
-                                 "/conversations/c1/execute",
-                                 "/conversations/c1/tracker/events"]
+    assert fake_rasa.paths() == [
+        "/conversations/c1/tracker/events",
+        "/conversations/c1/execute",
+        "/conversations/c1/tracker/events",
+    ]
     assert fake_rasa.calls[2]["json"] == [{"event": "action", "name": "action_listen"}]
     assert fake_rasa.calls[0]["json"][0]["event"] == "resume"
     assert fake_rasa.calls[1]["json"] == {"name": "action_handback"}
@@ -341,22 +398,29 @@ async def test_release_resumes_the_bot_which_greets_back(api, tokens, bot, outbo
 
 async def test_close_asks_for_a_rating(api, tokens, bot, outbox, fake_rasa):
     await claimed(api, tokens, bot)
-    status, body = await api.call("POST", "/api/conversations/c1/close", token=tokens["alice"],
-                                  body={})
+    status, body = await api.call(
+        "POST", "/api/conversations/c1/close", token=tokens["alice"], body={}
+    )
     assert status == 400
-    status, body = await api.call("POST", "/api/conversations/c1/close", token=tokens["alice"],
-                                  body={"resolution": "order_located"})
+    status, body = await api.call(
+        "POST",
+        "/api/conversations/c1/close",
+        token=tokens["alice"],
+        body={"resolution": "order_located"},
+    )
     assert status == 200 and body["state"] == "closed" and body["resolution"] == "order_located"
     assert fake_rasa.calls[-1]["json"][0]["event"] == "resume"
     rating = (await outbox.read_after("c1"))[-1][1]
     assert rating["kind"] == "csat_request"
     assert [b["title"] for b in rating["buttons"]] == list("12345")
-    status, _ = await api.call("POST", "/api/conversations/c1/close", token=tokens["alice"],
-                               body={"resolution": "again"})
+    status, _ = await api.call(
+        "POST", "/api/conversations/c1/close", token=tokens["alice"], body={"resolution": "again"}
+    )
     assert status == 409
 
 
 # ---- admin, canned responses, errors -------------------------------------------------------
+
 
 async def test_metrics_is_admin_only(api, tokens, bot):
     await bot.note_conversation_started("x")
@@ -364,8 +428,9 @@ async def test_metrics_is_admin_only(api, tokens, bot):
     assert status == 403 and error_code(body) == "forbidden"
     status, body = await api.call("GET", "/api/metrics", token=tokens["root"])
     assert status == 200 and body["conversations"] == 1 and body["containment_rate"] == 1.0
-    status, body = await api.call("GET", "/api/metrics?since=2024-01-01T00:00:00Z",
-                                  token=tokens["root"])
+    status, body = await api.call(
+        "GET", "/api/metrics?since=2024-01-01T00:00:00Z", token=tokens["root"]
+    )
     assert status == 200 and body["since"] == 1704067200.0
     status, body = await api.call("GET", "/api/metrics?since=yesterday", token=tokens["root"])
     assert status == 400
@@ -374,7 +439,8 @@ async def test_metrics_is_admin_only(api, tokens, bot):
 async def test_canned_responses(api, tokens):
     status, body = await api.call("GET", "/api/canned-responses", token=tokens["alice"])
     assert status == 200 and body["responses"] == [
-        {"name": "utter_greet", "text": "Hi!", "category": "bot", "source": "domain.yml"}]
+        {"name": "utter_greet", "text": "Hi!", "category": "bot", "source": "domain.yml"}
+    ]
 
 
 async def test_error_shapes(api, tokens):
@@ -382,8 +448,9 @@ async def test_error_shapes(api, tokens):
     assert status == 404 and error_code(body) == "not_found"
     status, body = await api.call("DELETE", "/health")
     assert status == 405 and error_code(body) == "method_not_allowed"
-    status, body = await api.call("POST", "/api/conversations/c1/notes", token=tokens["alice"],
-                                  body={"text": "x" * 10_000})
+    status, body = await api.call(
+        "POST", "/api/conversations/c1/notes", token=tokens["alice"], body={"text": "x" * 10_000}
+    )
     assert status == 413 and error_code(body) == "payload_too_large"
     status, body = await api.call("GET", "/api/conversations/ghost", token=tokens["alice"])
     assert status == 404
@@ -391,12 +458,15 @@ async def test_error_shapes(api, tokens):
 
 # ---- live events ---------------------------------------------------------------------------------
 
+
 async def test_websocket_streams_live_events(api, service, tokens, bot):
     url = service[1].replace("http", "ws") + "/api/events?token=" + tokens["alice"]
     async with api.session.ws_connect(url) as ws:
         hello = await ws.receive_json(timeout=2)
-        assert hello == {"type": "hello",
-                         "user": {"username": "alice", "role": "csr", "display_name": "Alice"}}
+        assert hello == {
+            "type": "hello",
+            "user": {"username": "alice", "role": "csr", "display_name": "Alice"},
+        }
         await bot.escalate("c9", "request_human")
         event = await ws.receive_json(timeout=2)
         assert event["type"] == "conversation.escalated" and event["conversation_id"] == "c9"
@@ -417,6 +487,7 @@ async def test_websocket_refuses_bad_tokens(api, service):
 
 
 # ---- Redis down ----------------------------------------------------------------------------------
+
 
 async def test_redis_down_is_503_not_500():
     dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there

@@ -10,7 +10,13 @@ import pytest
 
 from handoff.core import keys
 from handoff.core.auth import Auth, check_password, hash_password
-from handoff.core.errors import AccountExists, AccountNotFound, AuthError, InvalidInput, TooManyAttempts
+from handoff.core.errors import (
+    AccountExists,
+    AccountNotFound,
+    AuthError,
+    InvalidInput,
+    TooManyAttempts,
+)
 from tests.handoff.conftest import FAST_SCRYPT_N, SECRET, FakeClock
 
 
@@ -49,10 +55,16 @@ async def test_create_and_authenticate(auth, redis_client):
         await auth.create_account("alice", "another-pass")
 
 
-@pytest.mark.parametrize("username,password,role", [
-    ("a", "long-enough", "csr"), ("bad name", "long-enough", "csr"), ("bob", "short", "csr"),
-    ("bob", "long-enough", "root"), ("bob", None, "csr"),
-])
+@pytest.mark.parametrize(
+    "username,password,role",
+    [
+        ("a", "long-enough", "csr"),
+        ("bad name", "long-enough", "csr"),
+        ("bob", "short", "csr"),
+        ("bob", "long-enough", "root"),
+        ("bob", None, "csr"),
+    ],
+)
 async def test_create_validates(auth, username, password, role):
     with pytest.raises(InvalidInput):
         await auth.create_account(username, password, role)
@@ -60,8 +72,12 @@ async def test_create_validates(auth, username, password, role):
 
 async def test_wrong_password_and_unknown_user(auth):
     await auth.create_account("alice", "s3cret-pass")
-    for username, password in [("alice", "wrong-pass"), ("nobody", "s3cret-pass"),
-                               ("bad name!", "x"), ("alice", None)]:
+    for username, password in [
+        ("alice", "wrong-pass"),
+        ("nobody", "s3cret-pass"),
+        ("bad name!", "x"),
+        ("alice", None),
+    ]:
         with pytest.raises(AuthError, match="invalid username or password"):
             await auth.authenticate(username, password)
 

@@ -11,10 +11,12 @@ def write_project(root):
     (root / "domain.yml").write_text(
         'version: "3.1"\nresponses:\n  utter_greet:\n    - text: "Hi!"\n    - text: "Hello!"\n'
         '  utter_help:\n    - text: "Pick one"\n      buttons:\n'
-        '        - {title: Track, payload: /order_status}\n'
-        '  utter_image:\n    - image: "https://x/y.png"\n')
+        "        - {title: Track, payload: /order_status}\n"
+        '  utter_image:\n    - image: "https://x/y.png"\n'
+    )
     (root / "data" / "responses" / "faq.yml").write_text(
-        'responses:\n  utter_faq/shipping_times:\n    - text: "3-5 days"\n')
+        'responses:\n  utter_faq/shipping_times:\n    - text: "3-5 days"\n'
+    )
     (root / "data" / "responses" / "broken.yml").write_text("responses: [unclosed\n")
 
 

@@ -20,8 +20,9 @@ async def test_concurrent_claims_have_exactly_one_winner(redis_db):
         for round_no in range(ROUNDS):
             conv_id = f"race-{round_no}"
             await first.escalate(conv_id, "request_human")
-            results = await asyncio.gather(first.claim(conv_id, "alice"),
-                                           second.claim(conv_id, "bob"), return_exceptions=True)
+            results = await asyncio.gather(
+                first.claim(conv_id, "alice"), second.claim(conv_id, "bob"), return_exceptions=True
+            )
             winners = [r for r in results if not isinstance(r, Exception)]
             losers = [r for r in results if isinstance(r, Exception)]
             assert len(winners) == 1, results
@@ -41,8 +42,9 @@ async def test_many_csrs_one_conversation(redis_db):
     stores = [HandoffStore(c) for c in clients]
     try:
         await stores[0].escalate("hot", "request_human")
-        results = await asyncio.gather(*(s.claim("hot", f"csr{i}") for i, s in enumerate(stores)),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(s.claim("hot", f"csr{i}") for i, s in enumerate(stores)), return_exceptions=True
+        )
         assert sum(not isinstance(r, Exception) for r in results) == 1
         assert all(isinstance(r, ClaimConflict) for r in results if isinstance(r, Exception))
     finally:

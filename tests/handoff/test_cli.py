@@ -10,26 +10,37 @@ import sys
 import time
 import urllib.request
 
+from handoff.core.settings import REPO_ROOT
 from handoff.service import __main__ as handoff_main
 from handoff.service import accounts
-from handoff.core.settings import REPO_ROOT
 from tests.handoff.conftest import SECRET
 from tests.redis_server import free_port
 
 
 def run_accounts(args, redis_url, stdin=""):
     env = {**os.environ, "REDIS_URL": redis_url, "HANDOFF_SECRET": SECRET}
-    return subprocess.run([sys.executable, "-m", "handoff.service.accounts", *args], input=stdin, text=True,
-                          capture_output=True, cwd=REPO_ROOT, env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "handoff.service.accounts", *args],
+        input=stdin,
+        text=True,
+        capture_output=True,
+        cwd=REPO_ROOT,
+        env=env,
+        timeout=60,
+    )
 
 
 def test_accounts_cli_process(redis_db):
-    done = run_accounts(["create", "--username", "alice", "--role", "admin", "--password-stdin"],
-                        redis_db, stdin="long-enough-pass\n")
+    done = run_accounts(
+        ["create", "--username", "alice", "--role", "admin", "--password-stdin"],
+        redis_db,
+        stdin="long-enough-pass\n",
+    )
     assert done.returncode == 0, done.stderr
     assert "created admin account 'alice'" in done.stdout
-    again = run_accounts(["create", "--username", "alice", "--password-stdin"], redis_db,
-                         stdin="other-pass-1\n")
+    again = run_accounts(
+        ["create", "--username", "alice", "--password-stdin"], redis_db, stdin="other-pass-1\n"
+    )
     assert again.returncode == 1 and "already exists" in again.stderr
 
 
@@ -52,10 +63,21 @@ def test_accounts_cli_commands(redis_db, monkeypatch, capsys):
 
 def test_python_m_handoff_serves(redis_db, tmp_path):
     port = free_port()
-    env = {**os.environ, "REDIS_URL": redis_db, "HANDOFF_PORT": str(port), "HANDOFF_SECRET": SECRET,
-           "HANDOFF_CONFIG": str(tmp_path / "none.yml"), "RASA_URL": ""}
-    proc = subprocess.Popen([sys.executable, "-m", "handoff.service"], cwd=REPO_ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_db,
+        "HANDOFF_PORT": str(port),
+        "HANDOFF_SECRET": SECRET,
+        "HANDOFF_CONFIG": str(tmp_path / "none.yml"),
+        "RASA_URL": "",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "handoff.service"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from handoff.core.settings import DEV_SECRET, REPO_ROOT, BusinessHours, load_config
 from handoff.core.errors import ConfigError
+from handoff.core.settings import DEV_SECRET, REPO_ROOT, BusinessHours, load_config
 
 STRONG = "x" * 40
 
@@ -27,12 +27,22 @@ def test_repo_file_loads():
 
 def test_file_then_environment(tmp_path):
     path = tmp_path / "h.yml"
-    path.write_text("port: 6000\nsla_seconds: 90\nbusiness_hours:\n  timezone: Europe/Berlin\n"
-                    "  weekdays: [Monday, tue]\n  open: 08:30\n  close: '17:00'\n"
-                    "priorities: {vip: urgent}\n")
-    config = load_config(path, env={"HANDOFF_PORT": "7000", "REDIS_URL": "redis://r:1/2",
-                                    "RASA_URL": "http://rasa:5005", "RASA_TOKEN": "t",
-                                    "HANDOFF_SECRET": STRONG, "HANDOFF_PROJECT_DIR": "/srv/bot"})
+    path.write_text(
+        "port: 6000\nsla_seconds: 90\nbusiness_hours:\n  timezone: Europe/Berlin\n"
+        "  weekdays: [Monday, tue]\n  open: 08:30\n  close: '17:00'\n"
+        "priorities: {vip: urgent}\n"
+    )
+    config = load_config(
+        path,
+        env={
+            "HANDOFF_PORT": "7000",
+            "REDIS_URL": "redis://r:1/2",
+            "RASA_URL": "http://rasa:5005",
+            "RASA_TOKEN": "t",
+            "HANDOFF_SECRET": STRONG,
+            "HANDOFF_PROJECT_DIR": "/srv/bot",
+        },
+    )
     assert config.port == 7000 and config.sla_seconds == 90 and config.redis_url == "redis://r:1/2"
     assert config.rasa_url == "http://rasa:5005" and config.rasa_token == "t"
     assert config.secret == STRONG
@@ -42,12 +52,21 @@ def test_file_then_environment(tmp_path):
     assert hours.timezone == "Europe/Berlin"
 
 
-@pytest.mark.parametrize("yaml_text", [
-    "port: -1", "nonsense_key: 1", "priorities: {x: critical}", "default_priority: meh",
-    "business_hours: {timezone: Mars/Olympus}", "business_hours: {weekdays: [funday]}",
-    "business_hours: {open: '18:00', close: '09:00'}", "business_hours: {open: noon}",
-    "[1, 2]", "port: [oops",
-])
+@pytest.mark.parametrize(
+    "yaml_text",
+    [
+        "port: -1",
+        "nonsense_key: 1",
+        "priorities: {x: critical}",
+        "default_priority: meh",
+        "business_hours: {timezone: Mars/Olympus}",
+        "business_hours: {weekdays: [funday]}",
+        "business_hours: {open: '18:00', close: '09:00'}",
+        "business_hours: {open: noon}",
+        "[1, 2]",
+        "port: [oops",
+    ],
+)
 def test_invalid_files_are_refused(tmp_path, yaml_text):
     path = tmp_path / "h.yml"
     path.write_text(yaml_text)
@@ -68,21 +87,23 @@ def test_secret_policy(tmp_path, caplog):
     prod = load_config(tmp_path / "none.yml", env={"HANDOFF_ENV": "production"})
     with pytest.raises(ConfigError, match="HANDOFF_SECRET"):
         prod.check_secret()
-    short = load_config(tmp_path / "none.yml",
-                        env={"HANDOFF_ENV": "production", "HANDOFF_SECRET": "short"})
+    short = load_config(
+        tmp_path / "none.yml", env={"HANDOFF_ENV": "production", "HANDOFF_SECRET": "short"}
+    )
     with pytest.raises(ConfigError):
         short.check_secret()
-    strong = load_config(tmp_path / "none.yml",
-                         env={"HANDOFF_ENV": "production", "HANDOFF_SECRET": STRONG})
+    strong = load_config(
+        tmp_path / "none.yml", env={"HANDOFF_ENV": "production", "HANDOFF_SECRET": STRONG}
+    )
     strong.check_secret()
 
 
 def test_business_hours():
     hours = BusinessHours(timezone="America/New_York")
     utc = dt.timezone.utc
-    assert hours.is_open(dt.datetime(2024, 1, 3, 15, 0, tzinfo=utc))      # Wed 10:00 NY
+    assert hours.is_open(dt.datetime(2024, 1, 3, 15, 0, tzinfo=utc))  # Wed 10:00 NY
     assert not hours.is_open(dt.datetime(2024, 1, 3, 23, 30, tzinfo=utc))  # Wed 18:30 NY
-    assert not hours.is_open(dt.datetime(2024, 1, 6, 15, 0, tzinfo=utc))   # Saturday
+    assert not hours.is_open(dt.datetime(2024, 1, 6, 15, 0, tzinfo=utc))  # Saturday
 
 
 def test_open_equal_to_close_means_around_the_clock():
@@ -90,7 +111,9 @@ def test_open_equal_to_close_means_around_the_clock():
 
     from handoff.core.settings import BusinessHours
 
-    hours = BusinessHours(timezone="UTC", weekdays=("mon",), open=dt.time(0, 0), close=dt.time(0, 0))
+    hours = BusinessHours(
+        timezone="UTC", weekdays=("mon",), open=dt.time(0, 0), close=dt.time(0, 0)
+    )
     monday_night = dt.datetime(2026, 11, 23, 23, 59, 30, tzinfo=dt.timezone.utc)
     assert hours.is_open(monday_night)
     assert not hours.is_open(monday_night + dt.timedelta(minutes=1))  # Tuesday

@@ -29,9 +29,12 @@ LEGAL = {
 ILLEGAL = [pair for pair in itertools.product(State, Event) if pair not in LEGAL]
 
 NAMED = {
-    Event.ESCALATE: lifecycle.escalate, Event.CLAIM: lifecycle.claim,
-    Event.RELEASE: lifecycle.release, Event.CLOSE: lifecycle.close,
-    Event.ABANDON: lifecycle.abandon, Event.TO_TICKET: lifecycle.to_ticket,
+    Event.ESCALATE: lifecycle.escalate,
+    Event.CLAIM: lifecycle.claim,
+    Event.RELEASE: lifecycle.release,
+    Event.CLOSE: lifecycle.close,
+    Event.ABANDON: lifecycle.abandon,
+    Event.TO_TICKET: lifecycle.to_ticket,
     Event.REOPEN_BOT: lifecycle.reopen_bot,
     Event.TRANSFER: lambda s: lifecycle.transfer(s, "alice", "bob"),
 }

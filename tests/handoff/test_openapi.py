@@ -6,8 +6,8 @@ import re
 
 import yaml
 
-from handoff.service.app import create_app
 from handoff.core.settings import REPO_ROOT, from_mapping
+from handoff.service.app import create_app
 from tests.handoff.conftest import SECRET
 
 DOC = REPO_ROOT / "docs" / "handoff-api.openapi.yaml"
@@ -18,14 +18,19 @@ def served_routes():
     pairs = set()
     for route in app.router.routes:
         path = "/" + re.sub(r"<(\w+):\w+>", r"{\1}", route.path)
-        pairs |= {(path, method.lower()) for method in route.methods
-                  if method not in ("HEAD", "OPTIONS")}
+        pairs |= {
+            (path, method.lower()) for method in route.methods if method not in ("HEAD", "OPTIONS")
+        }
     return pairs
 
 
 def documented_routes(doc):
-    return {(path, method) for path, item in doc["paths"].items()
-            for method in item if method in ("get", "post", "put", "patch", "delete")}
+    return {
+        (path, method)
+        for path, item in doc["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    }
 
 
 def test_every_route_is_documented_and_nothing_else():

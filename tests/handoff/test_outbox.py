@@ -49,22 +49,31 @@ async def test_outboxes_are_per_conversation(outbox):
 
 async def test_message_fields_round_trip(outbox):
     buttons = [{"title": "Yes", "payload": "/affirm"}]
-    await outbox.append("c", msg("hi", sender="csr", agent="Alice", buttons=buttons,
-                                 timestamp=12.5))
+    await outbox.append(
+        "c", msg("hi", sender="csr", agent="Alice", buttons=buttons, timestamp=12.5)
+    )
     [(_, message)] = await outbox.read_after("c")
-    assert message == {"sender": "csr", "text": "hi", "agent": "Alice", "buttons": buttons,
-                       "timestamp": 12.5}
+    assert message == {
+        "sender": "csr",
+        "text": "hi",
+        "agent": "Alice",
+        "buttons": buttons,
+        "timestamp": 12.5,
+    }
 
 
-@pytest.mark.parametrize("bad", [
-    {"sender": "customer", "text": "x"},
-    {"sender": "bot"},
-    {"sender": "bot", "text": 3},
-    {"sender": "bot", "text": "x", "buttons": [{"title": "t"}]},
-    {"sender": "csr", "text": "x", "agent": 7},
-    {"sender": "bot", "text": "x", "extra": object()},
-    "not a dict",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"sender": "customer", "text": "x"},
+        {"sender": "bot"},
+        {"sender": "bot", "text": 3},
+        {"sender": "bot", "text": "x", "buttons": [{"title": "t"}]},
+        {"sender": "csr", "text": "x", "agent": 7},
+        {"sender": "bot", "text": "x", "extra": object()},
+        "not a dict",
+    ],
+)
 async def test_invalid_messages_are_refused(outbox, bad):
     with pytest.raises(InvalidMessage):
         await outbox.append("c", bad)

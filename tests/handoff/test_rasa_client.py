@@ -21,8 +21,15 @@ async def test_agent_message_is_a_bot_event_with_the_agent(client, fake_rasa):
     [call] = fake_rasa.calls
     assert call["path"] == "/conversations/conv%2F1/tracker/events"
     assert call["query"] == {"token": "rasa-token", "include_events": "NONE"}
-    assert call["json"] == [{"event": "bot", "text": "Hello", "metadata": {"agent": "Alice"},
-                             "timestamp": 5.0, "data": {"buttons": buttons}}]
+    assert call["json"] == [
+        {
+            "event": "bot",
+            "text": "Hello",
+            "metadata": {"agent": "Alice"},
+            "timestamp": 5.0,
+            "data": {"buttons": buttons},
+        }
+    ]
 
 
 async def test_resume_and_execute_action(client, fake_rasa):

@@ -5,18 +5,29 @@ import pytest
 from handoff.core.redaction import luhn_valid, mask_training_text, mask_transcript_text
 
 
-@pytest.mark.parametrize("text", [
-    "my card is 4242 4242 4242 4242", "card 4242-4242-4242-4242 exp 12/29", "4111111111111111",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my card is 4242 4242 4242 4242",
+        "card 4242-4242-4242-4242 exp 12/29",
+        "4111111111111111",
+    ],
+)
 def test_card_numbers_are_masked_keeping_the_last_four(text):
     masked = mask_transcript_text(text)
     assert "[card ending " in masked
     assert "4242 4242" not in masked and "41111111" not in masked
 
 
-@pytest.mark.parametrize("text", [
-    "order 100234567", "tracking 1Z999AA10123456784", "order A1042", "call 1234567890123 ref",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "order 100234567",
+        "tracking 1Z999AA10123456784",
+        "order A1042",
+        "call 1234567890123 ref",
+    ],
+)
 def test_order_and_tracking_numbers_are_left_alone(text):
     assert mask_transcript_text(text) == text
 

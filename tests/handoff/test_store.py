@@ -7,17 +7,29 @@ import asyncio
 import pytest
 
 from handoff.core import keys
-from handoff.core.errors import (ClaimConflict, ConversationNotFound, InvalidInput, InvalidTransition,
-                            NotAssignee)
+from handoff.core.errors import (
+    ClaimConflict,
+    ConversationNotFound,
+    InvalidInput,
+    InvalidTransition,
+    NotAssignee,
+)
 from handoff.core.lifecycle import State
 
 CONTEXT = {
-    "slots": {"order_id": "HP-1001"}, "order": {"id": "HP-1001", "status": "shipped"},
-    "page_url": "https://shop.example/orders", "locale": "en-US",
+    "slots": {"order_id": "HP-1001"},
+    "order": {"id": "HP-1001", "status": "shipped"},
+    "page_url": "https://shop.example/orders",
+    "locale": "en-US",
     "summary": "Looked up order; customer upset",
     "transcript": [
-        {"sender": "customer", "text": "where is my order", "timestamp": 1.0,
-         "intent": "order_status", "confidence": 0.97},
+        {
+            "sender": "customer",
+            "text": "where is my order",
+            "timestamp": 1.0,
+            "intent": "order_status",
+            "confidence": 0.97,
+        },
         {"sender": "bot", "text": "It shipped yesterday.", "timestamp": 2.0},
     ],
 }
@@ -47,8 +59,14 @@ async def test_priority_comes_from_the_reason_or_the_caller(store):
 
 
 async def test_queue_is_sorted_by_priority_then_wait(store, clock):
-    for conv_id, priority in [("n1", "normal"), ("l1", "low"), ("u1", "urgent"), ("n2", "normal"),
-                              ("h1", "high"), ("u2", "urgent")]:
+    for conv_id, priority in [
+        ("n1", "normal"),
+        ("l1", "low"),
+        ("u1", "urgent"),
+        ("n2", "normal"),
+        ("h1", "high"),
+        ("u2", "urgent"),
+    ]:
         await store.escalate(conv_id, "request_human", priority=priority)
         clock.advance(5)
     assert [c.id for c in await store.queue()] == ["u1", "u2", "h1", "n1", "n2", "l1"]
@@ -200,7 +218,10 @@ async def test_notes_and_messages(store, clock):
     await store.record_customer_message("c1", "thanks", intent="thank", confidence=0.9)
     transcript = await store.transcript("c1")
     assert [(m["sender"], m["text"]) for m in transcript[2:]] == [
-        ("csr", "Hi, I'm Alice"), ("csr", "Let me check"), ("customer", "thanks")]
+        ("csr", "Hi, I'm Alice"),
+        ("csr", "Let me check"),
+        ("customer", "thanks"),
+    ]
     assert transcript[2]["agent"] == "Alice A." and transcript[3]["agent"] == "alice"
     assert transcript[4]["intent"] == "thank"
     assert [n["text"] for n in await store.notes("c1")] == ["VIP customer"]
@@ -266,8 +287,11 @@ async def test_live_events_are_published(store):
         await store.claim("c1", "alice")
         await store.record_customer_message("c1", "are you there?")
         got = [await asyncio.wait_for(feed.__anext__(), 2) for _ in range(3)]
-    assert [e["type"] for e in got] == ["conversation.escalated", "conversation.claimed",
-                                        "customer.message"]
+    assert [e["type"] for e in got] == [
+        "conversation.escalated",
+        "conversation.claimed",
+        "customer.message",
+    ]
     assert got[0]["queue_changed"] and got[1]["assigned_to"] == "alice"
     assert got[2]["message"]["text"] == "are you there?"
 
@@ -287,6 +311,9 @@ async def test_records_expire_and_keys_are_namespaced(store, redis_client):
         assert 0 < await redis_client.ttl(key) <= 30 * 86400
     assert all(k.startswith("handoff:") for k in await redis_client.keys("*"))
     # ids may contain ':'; the kind-first layout keeps every key distinct anyway
-    tricky = [f(i) for i in ("x", "x:notes", "notes:x") for f in
-              (keys.conversation, keys.transcript, keys.notes, keys.outbox, keys.signals)]
+    tricky = [
+        f(i)
+        for i in ("x", "x:notes", "notes:x")
+        for f in (keys.conversation, keys.transcript, keys.notes, keys.outbox, keys.signals)
+    ]
     assert len(set(tricky)) == len(tricky)

@@ -28,7 +28,9 @@ class WidgetCustomer:
 
     def __init__(self, rasa_url: str, page_url: str = "https://shop.example/help"):
         self.base = f"{rasa_url}/webhooks/widget"
-        status, session = call("POST", f"{self.base}/session", {"page_url": page_url, "locale": "en-US"})
+        status, session = call(
+            "POST", f"{self.base}/session", {"page_url": page_url, "locale": "en-US"}
+        )
         assert status == 200, session
         self.conversation_id: str = session["conversation_id"]
         self.token: str = session["token"]
@@ -57,7 +59,9 @@ class Csr:
 
     def __init__(self, handoff_url: str, username: str, password: str):
         self.base = f"{handoff_url}/api"
-        status, body = call("POST", f"{self.base}/login", {"username": username, "password": password})
+        status, body = call(
+            "POST", f"{self.base}/login", {"username": username, "password": password}
+        )
         assert status == 200, body
         self.token: str = body["token"]
 

@@ -57,7 +57,9 @@ def test_cancel_an_unshipped_order_after_confirming(customer):
     assert "is cancelled" in customer.says("yes")
 
 
-@pytest.mark.parametrize("text", ["", "   ", "x" * 10_000, "😀🙏🔥", "¿Dónde está mi pedido?", "我的订单在哪里"])
+@pytest.mark.parametrize(
+    "text", ["", "   ", "x" * 10_000, "😀🙏🔥", "¿Dónde está mi pedido?", "我的订单在哪里"]
+)
 def test_odd_input_gets_a_sensible_answer_and_no_error(customer, text):
     replies = customer.say(text)
     assert replies, "the bot said nothing"

@@ -47,12 +47,17 @@ def test_request_human_claim_chat_release_and_the_bot_answers_again(stack):
     assert ("customer", "where is my order?") in said
     assert any(m.get("intent") == "order_status" for m in details["transcript"])
 
-    status, _ = csr.post(f"/conversations/{customer.conversation_id}/messages", {"text": "Hi, I'm Alice. How can I help?"})
+    status, _ = csr.post(
+        f"/conversations/{customer.conversation_id}/messages",
+        {"text": "Hi, I'm Alice. How can I help?"},
+    )
     assert status == 201
     seen = customer.messages_after(customer.last_id)
     assert any(m.get("text") == "Hi, I'm Alice. How can I help?" for m in seen)
 
-    assert customer.say("my parcel is late, order A1002") == []  # the bot stays quiet while a CSR has it
+    assert (
+        customer.say("my parcel is late, order A1002") == []
+    )  # the bot stays quiet while a CSR has it
     status, details = csr.get(f"/conversations/{customer.conversation_id}")
     assert details["transcript"][-1]["text"] == "my parcel is late, order A1002"
 
@@ -90,11 +95,16 @@ def test_an_unreachable_order_system_escalates(stack):
 def test_two_csrs_claiming_at_once_get_one_winner_and_one_conflict(stack):
     customer = WidgetCustomer(stack.rasa_url)
     customer.says("agent please")
-    first, second = Csr(stack.handoff_url, "alice", DEMO_PASSWORD), Csr(stack.handoff_url, "admin", DEMO_PASSWORD)
+    first, second = (
+        Csr(stack.handoff_url, "alice", DEMO_PASSWORD),
+        Csr(stack.handoff_url, "admin", DEMO_PASSWORD),
+    )
     wait_for(lambda: queued(first, customer.conversation_id))
     path = f"/conversations/{customer.conversation_id}/claim"
     with ThreadPoolExecutor(2) as pool:
-        statuses = sorted(f.result()[0] for f in [pool.submit(first.post, path), pool.submit(second.post, path)])
+        statuses = sorted(
+            f.result()[0] for f in [pool.submit(first.post, path), pool.submit(second.post, path)]
+        )
     assert statuses == [200, 409]
 
 
@@ -107,7 +117,9 @@ def test_reconnecting_with_the_last_seen_id_loses_and_repeats_nothing(stack):
     customer.says("do you ship to canada?")
     missed = customer.messages_after(checkpoint)
     everything = customer.messages_after(None)
-    assert [m["id"] for m in everything] == [m["id"] for m in seen_before] + [m["id"] for m in missed]
+    assert [m["id"] for m in everything] == [m["id"] for m in seen_before] + [
+        m["id"] for m in missed
+    ]
     assert len(missed) >= 2 and len({m["id"] for m in everything}) == len(everything)
 
 
@@ -121,10 +133,15 @@ def test_a_token_reaches_only_its_own_conversation(stack):
     assert call("POST", f"{bob.base}/messages", {"text": "hi"})[0] == 401
 
 
-@pytest.mark.parametrize("method, path", [
-    ("GET", "/api/queue"), ("GET", "/api/conversations/x"), ("POST", "/api/conversations/x/claim"),
-    ("GET", "/api/metrics"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/api/queue"),
+        ("GET", "/api/conversations/x"),
+        ("POST", "/api/conversations/x/claim"),
+        ("GET", "/api/metrics"),
+    ],
+)
 def test_csr_calls_without_a_token_get_401(stack, method, path):
     status, body = call(method, f"{stack.handoff_url}{path}", {} if method == "POST" else None)
     assert status == 401 and body["error"]["code"]
@@ -135,5 +152,11 @@ def test_metrics_count_escalations_by_reason(stack):
     status, metrics = admin.get("/metrics")
     assert status == 200
     assert metrics["conversations"] >= 1
-    assert set(metrics["escalations_by_reason"]) <= {"request_human", "nlu_fallback", "action_failed",
-                                                     "complaint", "core_fallback", "business_rule"}
+    assert set(metrics["escalations_by_reason"]) <= {
+        "request_human",
+        "nlu_fallback",
+        "action_failed",
+        "complaint",
+        "core_fallback",
+        "business_rule",
+    }

@@ -4,9 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from bot.evaluation.benchmark import (CurvePoint, Rate, Row, Rule, accepts, aggregate, choose_threshold,
-                           confusions, parse_mapping, parse_rows, per_tag, relabel, score,
-                           stratified_sample, threshold_curve)
+from bot.evaluation.benchmark import (
+    CurvePoint,
+    Rate,
+    Row,
+    Rule,
+    accepts,
+    aggregate,
+    choose_threshold,
+    confusions,
+    parse_mapping,
+    parse_rows,
+    per_tag,
+    relabel,
+    score,
+    stratified_sample,
+    threshold_curve,
+)
 from bot.evaluation.scoring import label_of
 
 MAPPING_TSV = """source_intent\tkind\taccepted
@@ -26,7 +40,8 @@ def _parse(*ranking, topic=None, selector_key="faq"):
     parse = {"text": "x", "intent": intents[0], "intent_ranking": intents}
     if topic:
         parse["response_selector"] = {
-            selector_key: {"response": {"intent_response_key": f"faq/{topic}"}}}
+            selector_key: {"response": {"intent_response_key": f"faq/{topic}"}}
+        }
     return parse
 
 
@@ -42,9 +57,9 @@ def test_mapping_rejects_an_unknown_kind():
 
 
 def test_rows_are_read_with_csv_quoting_and_optional_tags():
-    rows = parse_rows(['text\tsource_intent\ttags\n', 'where is my order\ttrack_order\tBIL\n'])
+    rows = parse_rows(["text\tsource_intent\ttags\n", "where is my order\ttrack_order\tBIL\n"])
     assert rows == [Row("where is my order", "track_order", "BIL")]
-    clinc = parse_rows(['text\tsource_intent\n', '"play ""yesterday"" please"\toos\n'])
+    clinc = parse_rows(["text\tsource_intent\n", '"play ""yesterday"" please"\toos\n'])
     assert clinc == [Row('play "yesterday" please', "oos", "")]
 
 
@@ -56,29 +71,32 @@ def test_faq_accepts_any_faq_topic_but_nothing_else():
     assert accepts(frozenset({"order_status"}), "order_status")
 
 
-@pytest.mark.parametrize("source, predicted, right, fell_back", [
-    ("track_order", "order_status", True, False),
-    ("track_order", "faq/shipping_times", False, False),
-    ("track_order", "nlu_fallback", False, True),
-    ("track_order", "out_of_scope", False, True),
-    ("get_refund", "refund_status", True, False),
-    ("get_refund", "return_request", True, False),
-    ("check_refund_policy", "faq/return_policy", True, False),
-    ("check_refund_policy", "return_request", False, False),
-    # unsupported: anything but a transaction on the order is safe, including the fallback
-    ("create_account", "faq/account_management", True, False),
-    ("create_account", "nlu_fallback", True, True),
-    ("create_account", "greet", True, False),
-    ("create_account", "order_status", False, False),
-    ("create_account", "cancel_order", False, False),
-    ("create_account", "refund_status", False, False),
-    ("create_account", "return_request", False, False),
-    # out of scope: only the fallback or out_of_scope are right
-    ("oos", "nlu_fallback", True, True),
-    ("oos", "out_of_scope", True, True),
-    ("oos", "faq/contact", False, False),
-    ("oos", "greet", False, False),
-])
+@pytest.mark.parametrize(
+    "source, predicted, right, fell_back",
+    [
+        ("track_order", "order_status", True, False),
+        ("track_order", "faq/shipping_times", False, False),
+        ("track_order", "nlu_fallback", False, True),
+        ("track_order", "out_of_scope", False, True),
+        ("get_refund", "refund_status", True, False),
+        ("get_refund", "return_request", True, False),
+        ("check_refund_policy", "faq/return_policy", True, False),
+        ("check_refund_policy", "return_request", False, False),
+        # unsupported: anything but a transaction on the order is safe, including the fallback
+        ("create_account", "faq/account_management", True, False),
+        ("create_account", "nlu_fallback", True, True),
+        ("create_account", "greet", True, False),
+        ("create_account", "order_status", False, False),
+        ("create_account", "cancel_order", False, False),
+        ("create_account", "refund_status", False, False),
+        ("create_account", "return_request", False, False),
+        # out of scope: only the fallback or out_of_scope are right
+        ("oos", "nlu_fallback", True, True),
+        ("oos", "out_of_scope", True, True),
+        ("oos", "faq/contact", False, False),
+        ("oos", "greet", False, False),
+    ],
+)
 def test_score_follows_the_benchmark_rules(source, predicted, right, fell_back):
     outcome = score(Row("some text", source, "BL"), predicted, MAPPING)
     assert (outcome.right, outcome.fell_back) == (right, fell_back)
@@ -98,10 +116,15 @@ def _outcomes(*pairs, tags=None):
 
 def test_aggregate_rates():
     outcomes = _outcomes(
-        ("track_order", "order_status"), ("track_order", "nlu_fallback"),
-        ("check_refund_policy", "faq/return_policy"), ("get_refund", "out_of_scope"),
-        ("create_account", "faq/account_management"), ("create_account", "order_status"),
-        ("oos", "nlu_fallback"), ("oos", "out_of_scope"), ("oos", "greet"),
+        ("track_order", "order_status"),
+        ("track_order", "nlu_fallback"),
+        ("check_refund_policy", "faq/return_policy"),
+        ("get_refund", "out_of_scope"),
+        ("create_account", "faq/account_management"),
+        ("create_account", "order_status"),
+        ("oos", "nlu_fallback"),
+        ("oos", "out_of_scope"),
+        ("oos", "greet"),
     )
     scores = aggregate(outcomes)
     assert scores.core_accuracy == Rate(2, 4)
@@ -118,19 +141,28 @@ def test_aggregate_of_a_file_without_a_kind_has_no_rate():
 
 
 def test_a_message_counts_for_every_letter_of_its_tags():
-    outcomes = _outcomes(("track_order", "order_status"), ("track_order", "greet"),
-                         ("create_account", "greet"), tags=["BZ", "BQZ", "KQ"])
-    assert per_tag(outcomes) == {"B": Rate(1, 2), "K": Rate(1, 1), "Q": Rate(1, 2),
-                                 "Z": Rate(1, 2)}
+    outcomes = _outcomes(
+        ("track_order", "order_status"),
+        ("track_order", "greet"),
+        ("create_account", "greet"),
+        tags=["BZ", "BQZ", "KQ"],
+    )
+    assert per_tag(outcomes) == {"B": Rate(1, 2), "K": Rate(1, 1), "Q": Rate(1, 2), "Z": Rate(1, 2)}
 
 
 def test_confusions_count_wrong_outcomes_most_frequent_first():
-    outcomes = _outcomes(("track_order", "greet"), ("track_order", "greet"),
-                         ("oos", "faq/contact"), ("track_order", "order_status"),
-                         ("create_account", "order_status"))
-    assert confusions(outcomes) == [(("track_order", "greet"), 2),
-                                    (("create_account", "order_status"), 1),
-                                    (("oos", "faq/contact"), 1)]
+    outcomes = _outcomes(
+        ("track_order", "greet"),
+        ("track_order", "greet"),
+        ("oos", "faq/contact"),
+        ("track_order", "order_status"),
+        ("create_account", "order_status"),
+    )
+    assert confusions(outcomes) == [
+        (("track_order", "greet"), 2),
+        (("create_account", "order_status"), 1),
+        (("oos", "faq/contact"), 1),
+    ]
     assert confusions(outcomes, top=1) == [(("track_order", "greet"), 2)]
 
 
@@ -162,12 +194,18 @@ def test_relabel_and_label_of_name_the_faq_topic(selector_key):
 
 
 def test_threshold_curve_and_choice():
-    core_side = [(Row("a", "track_order"), _parse(("order_status", 0.9), ("greet", 0.05))),
-                 (Row("b", "track_order"), _parse(("order_status", 0.5), ("greet", 0.1))),
-                 (Row("c", "check_refund_policy"), _parse(("faq", 0.7), ("greet", 0.1),
-                                                          topic="return_policy"))]
-    oos_side = [(Row("x", "oos"), _parse(("greet", 0.4), ("thank", 0.1))),
-                (Row("y", "oos"), _parse(("faq", 0.6), ("greet", 0.1), topic="contact"))]
+    core_side = [
+        (Row("a", "track_order"), _parse(("order_status", 0.9), ("greet", 0.05))),
+        (Row("b", "track_order"), _parse(("order_status", 0.5), ("greet", 0.1))),
+        (
+            Row("c", "check_refund_policy"),
+            _parse(("faq", 0.7), ("greet", 0.1), topic="return_policy"),
+        ),
+    ]
+    oos_side = [
+        (Row("x", "oos"), _parse(("greet", 0.4), ("thank", 0.1))),
+        (Row("y", "oos"), _parse(("faq", 0.6), ("greet", 0.1), topic="contact")),
+    ]
     curve = threshold_curve(oos_side, core_side, MAPPING, [0.0, 0.45, 0.55, 0.75])
     assert [p.oos_recall for p in curve] == [Rate(0, 2), Rate(1, 2), Rate(1, 2), Rate(2, 2)]
     assert [p.false_fallback for p in curve] == [Rate(0, 3), Rate(0, 3), Rate(1, 3), Rate(2, 3)]
@@ -179,18 +217,22 @@ def test_threshold_curve_and_choice():
 
 
 def test_choose_threshold_breaks_ties_by_fewer_false_fallbacks_and_none_if_all_too_high():
-    points = [CurvePoint(0.3, Rate(8, 10), Rate(2, 100), Rate(90, 100)),
-              CurvePoint(0.4, Rate(8, 10), Rate(1, 100), Rate(90, 100)),
-              CurvePoint(0.5, Rate(9, 10), Rate(6, 100), Rate(88, 100))]
+    points = [
+        CurvePoint(0.3, Rate(8, 10), Rate(2, 100), Rate(90, 100)),
+        CurvePoint(0.4, Rate(8, 10), Rate(1, 100), Rate(90, 100)),
+        CurvePoint(0.5, Rate(9, 10), Rate(6, 100), Rate(88, 100)),
+    ]
     assert choose_threshold(points, 0.05, recall_slack=0).threshold == 0.4
     assert choose_threshold(points[2:], 0.05) is None
 
 
 def test_a_recall_within_the_slack_of_the_best_ties_and_fewer_false_fallbacks_win():
-    curve = [CurvePoint(0.55, Rate(90, 100), Rate(10, 450), Rate(430, 450)),
-             CurvePoint(0.85, Rate(92, 100), Rate(14, 450), Rate(426, 450)),
-             CurvePoint(0.90, Rate(93, 100), Rate(15, 450), Rate(425, 450)),
-             CurvePoint(0.95, Rate(93, 100), Rate(20, 450), Rate(420, 450))]
+    curve = [
+        CurvePoint(0.55, Rate(90, 100), Rate(10, 450), Rate(430, 450)),
+        CurvePoint(0.85, Rate(92, 100), Rate(14, 450), Rate(426, 450)),
+        CurvePoint(0.90, Rate(93, 100), Rate(15, 450), Rate(425, 450)),
+        CurvePoint(0.95, Rate(93, 100), Rate(20, 450), Rate(420, 450)),
+    ]
     assert choose_threshold(curve, 0.05).threshold == 0.85  # 92 is one message short of 93
     assert choose_threshold(curve, 0.05, recall_slack=0).threshold == 0.90
     assert choose_threshold(curve, 0.05, recall_slack=3).threshold == 0.55
@@ -206,8 +248,11 @@ def test_choose_threshold_keeps_the_configured_one_when_nothing_tells_them_apart
 
 
 def test_stratified_sample_is_deterministic_proportional_and_ordered():
-    rows = [Row(f"a{i}", "a") for i in range(60)] + [Row(f"b{i}", "b") for i in range(30)] \
+    rows = (
+        [Row(f"a{i}", "a") for i in range(60)]
+        + [Row(f"b{i}", "b") for i in range(30)]
         + [Row(f"c{i}", "c") for i in range(10)]
+    )
     sample = stratified_sample(rows, 20)
     assert sample == stratified_sample(rows, 20)
     assert len(sample) == 20

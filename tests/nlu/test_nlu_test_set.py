@@ -20,7 +20,9 @@ def _norm(text: str) -> str:
 
 def test_the_test_set_is_large_and_disjoint_from_the_training_data():
     test = load_examples(TEST_SET)
-    train = {_norm(text) for path in Path("data/nlu").glob("*.yml") for text, _ in load_examples(path)}
+    train = {
+        _norm(text) for path in Path("data/nlu").glob("*.yml") for text, _ in load_examples(path)
+    }
     assert len(test) >= 150
     leaked = [text for text, _ in test if _norm(text) in train]
     assert leaked == []

@@ -25,6 +25,7 @@ from actions.orders.reference_server import create_app
 from actions.orders.sqlite_store import SQLiteOrderSystem
 from tests.orders.conftest import TODAY
 
+
 def _a1001_json():
     """A valid order body, for stub servers to answer with (or to damage)."""
     orders, _ = fixed_demo_orders(TODAY)
@@ -109,7 +110,9 @@ async def test_json_outside_the_contract_is_unavailable(serve, damage):
         await HttpOrderSystem(await serve(_stub(off_contract))).get_order("A1001")
 
 
-async def test_a_404_that_is_not_order_not_found_is_a_wrong_url_not_a_missing_order(serve, sqlite_orders):
+async def test_a_404_that_is_not_order_not_found_is_a_wrong_url_not_a_missing_order(
+    serve, sqlite_orders
+):
     base_url = await serve(create_app(sqlite_orders))
     orders = HttpOrderSystem(base_url + "/api/v2")  # the reference server has no such prefix
     with pytest.raises(OrderSystemUnavailable, match="404"):
@@ -119,7 +122,10 @@ async def test_a_404_that_is_not_order_not_found_is_a_wrong_url_not_a_missing_or
 async def test_a_rejection_carries_the_servers_message(serve):
     async def refuse(request):
         assert await request.json() == {
-            "skus": ["HP-THR-02"], "reason": "damaged", "condition": "used", "return_fee_cents": 0,
+            "skus": ["HP-THR-02"],
+            "reason": "damaged",
+            "condition": "used",
+            "return_fee_cents": 0,
         }
         error = codec.error_to_json("invalid_request", "Used items are not accepted.")
         return web.json_response(error, status=422)
@@ -134,10 +140,16 @@ async def test_the_return_fee_is_sent_in_the_request_body(serve):
         body = await request.json()
         assert body["return_fee_cents"] == 495
         record = {
-            "return_id": "R6000", "order_id": "A1001", "skus": body["skus"],
-            "reason": body["reason"], "condition": body["condition"], "status": "requested",
+            "return_id": "R6000",
+            "order_id": "A1001",
+            "skus": body["skus"],
+            "reason": body["reason"],
+            "condition": body["condition"],
+            "status": "requested",
             "created_on": "2026-11-23",
-            "refund_cents": 8405, "refunded_on": None, "notes": [],
+            "refund_cents": 8405,
+            "refunded_on": None,
+            "notes": [],
         }
         return web.json_response(record, status=201)
 
@@ -151,9 +163,13 @@ async def test_the_return_fee_is_sent_in_the_request_body(serve):
 async def test_a_negative_return_fee_is_refused_by_the_server_over_http(serve, sqlite_orders):
     base_url = await serve(create_app(sqlite_orders))
     status, body = await _raw(
-        base_url, "POST", "/orders/A1001/returns",
+        base_url,
+        "POST",
+        "/orders/A1001/returns",
         json={
-            "skus": ["HP-THR-02"], "reason": "doesnt_fit", "condition": "unused",
+            "skus": ["HP-THR-02"],
+            "reason": "doesnt_fit",
+            "condition": "unused",
             "return_fee_cents": -495,
         },
     )
@@ -176,14 +192,18 @@ def test_the_return_request_codec_defaults_the_fee_to_zero():
 
 async def test_a_write_to_a_missing_order_is_not_found(serve):
     async def missing(request):
-        return web.json_response(codec.error_to_json("order_not_found", "No such order."), status=404)
+        return web.json_response(
+            codec.error_to_json("order_not_found", "No such order."), status=404
+        )
 
     orders = HttpOrderSystem(await serve(_stub(missing, "/orders/{order_id}/cancel", "POST")))
     with pytest.raises(OrderNotFound):
         await orders.cancel_order("A1001")
 
 
-async def test_a_store_whose_backend_is_down_answers_503_and_the_bot_sees_unavailable(serve, tmp_path):
+async def test_a_store_whose_backend_is_down_answers_503_and_the_bot_sees_unavailable(
+    serve, tmp_path
+):
     base_url = await serve(create_app(SQLiteOrderSystem(tmp_path / "absent.db")))
     async with aiohttp.ClientSession() as session:
         async with session.get(f"{base_url}/orders/A1001") as response:
@@ -228,22 +248,33 @@ async def test_the_reference_server_speaks_the_documented_json(serve, sqlite_ord
     assert status == 200
     assert order["placed_on"] == "2026-11-13" and order["total_cents"] == 11900
     assert order["items"][1] == {
-        "sku": "HP-NAP-90", "name": "Linen Napkins, Set of 4 (Clearance)", "quantity": 2,
-        "unit_price_cents": 1500, "final_sale": True,
+        "sku": "HP-NAP-90",
+        "name": "Linen Napkins, Set of 4 (Clearance)",
+        "quantity": 2,
+        "unit_price_cents": 1500,
+        "final_sale": True,
     }
-    status, listing = await _raw(base_url, "GET", "/orders", params={"email": "JANE.DOE@example.com"})
+    status, listing = await _raw(
+        base_url, "GET", "/orders", params={"email": "JANE.DOE@example.com"}
+    )
     assert status == 200 and len(listing["orders"]) == 5
     status, created = await _raw(
-        base_url, "POST", "/orders/A1001/returns",
+        base_url,
+        "POST",
+        "/orders/A1001/returns",
         json={"skus": ["HP-THR-02"], "reason": "damaged", "condition": "defective"},
     )
     assert status == 201 and created["status"] == "requested" and created["refund_cents"] == 8900
     status, returns = await _raw(base_url, "GET", "/orders/A1001/returns")
     assert status == 200 and returns["returns"] == [created]
     status, with_fee = await _raw(
-        base_url, "POST", "/orders/A1009/returns",
+        base_url,
+        "POST",
+        "/orders/A1009/returns",
         json={
-            "skus": ["AP-SOC-14"], "reason": "doesnt_fit", "condition": "unused",
+            "skus": ["AP-SOC-14"],
+            "reason": "doesnt_fit",
+            "condition": "unused",
             "return_fee_cents": 495,
         },
     )
@@ -259,23 +290,50 @@ async def test_the_reference_server_speaks_the_documented_json(serve, sqlite_ord
         ("GET", "/orders/A9999", {}, 404, "order_not_found"),
         ("GET", "/orders/A9999/returns", {}, 404, "order_not_found"),
         ("POST", "/orders/A1002/cancel", {}, 409, "request_rejected"),
-        ("POST", "/orders/A1002/returns", {"json": {"skus": ["AP-SWT-10"], "reason": "x"}},
-         409, "request_rejected"),
+        (
+            "POST",
+            "/orders/A1002/returns",
+            {"json": {"skus": ["AP-SWT-10"], "reason": "x"}},
+            409,
+            "request_rejected",
+        ),
         ("POST", "/orders/A1001/returns", {"json": {"reason": "x"}}, 422, "invalid_request"),
-        ("POST", "/orders/A1001/returns", {"json": {"skus": [], "reason": "x"}}, 422, "invalid_request"),
+        (
+            "POST",
+            "/orders/A1001/returns",
+            {"json": {"skus": [], "reason": "x"}},
+            422,
+            "invalid_request",
+        ),
         ("POST", "/orders/A1001/returns", {"data": "{not json"}, 400, "invalid_request"),
-        ("POST", "/orders/A1001/returns",
-         {"json": {"skus": ["HP-THR-02"], "reason": "x", "return_fee_cents": -1}},
-         422, "invalid_request"),
-        ("POST", "/orders/A1001/returns",
-         {"json": {"skus": ["HP-THR-02"], "reason": "x", "return_fee_cents": 4.95}},
-         422, "invalid_request"),
-        ("POST", "/orders/A1001/returns",
-         {"json": {"skus": ["HP-THR-02"], "reason": "x", "return_fee_cents": "495"}},
-         422, "invalid_request"),
-        ("POST", "/orders/A1001/returns",
-         {"json": {"skus": ["HP-THR-02"], "reason": "x", "return_fee_cents": True}},
-         422, "invalid_request"),
+        (
+            "POST",
+            "/orders/A1001/returns",
+            {"json": {"skus": ["HP-THR-02"], "reason": "x", "return_fee_cents": -1}},
+            422,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/orders/A1001/returns",
+            {"json": {"skus": ["HP-THR-02"], "reason": "x", "return_fee_cents": 4.95}},
+            422,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/orders/A1001/returns",
+            {"json": {"skus": ["HP-THR-02"], "reason": "x", "return_fee_cents": "495"}},
+            422,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/orders/A1001/returns",
+            {"json": {"skus": ["HP-THR-02"], "reason": "x", "return_fee_cents": True}},
+            422,
+            "invalid_request",
+        ),
         ("GET", "/orders", {}, 422, "invalid_request"),
         ("GET", "/nowhere", {}, 404, "not_found"),
         ("DELETE", "/orders/A1001", {}, 405, "method_not_allowed"),
@@ -320,9 +378,13 @@ def test_the_codec_rejects_a_boolean_as_money():
 
 
 def test_the_factory_builds_a_sqlite_store(tmp_path):
-    orders = order_system_from_config({"type": "sqlite", "path": str(tmp_path / "s.db"), "url": "ignored"})
+    orders = order_system_from_config(
+        {"type": "sqlite", "path": str(tmp_path / "s.db"), "url": "ignored"}
+    )
     assert isinstance(orders, SQLiteOrderSystem) and orders.path == tmp_path / "s.db"
-    assert isinstance(order_system_from_config({"path": "x.db"}), SQLiteOrderSystem)  # sqlite by default
+    assert isinstance(
+        order_system_from_config({"path": "x.db"}), SQLiteOrderSystem
+    )  # sqlite by default
 
 
 def test_the_factory_builds_an_http_client_from_string_values():

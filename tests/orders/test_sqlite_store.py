@@ -32,10 +32,17 @@ JANES_ORDERS = {"A1001", "A1002", "A1003", "A1005", "A1006"}
 async def test_get_order_returns_the_whole_order(orders):
     order = await orders.get_order("A1001")
     assert (order.order_id, order.customer_name, order.email, order.postcode) == (
-        "A1001", "Jane Doe", JANE, "94107",
+        "A1001",
+        "Jane Doe",
+        JANE,
+        "94107",
     )
     assert order.status is OrderStatus.DELIVERED
-    assert (order.placed_on, order.shipped_on, order.delivered_on) == (days_ago(10), days_ago(8), days_ago(5))
+    assert (order.placed_on, order.shipped_on, order.delivered_on) == (
+        days_ago(10),
+        days_ago(8),
+        days_ago(5),
+    )
     assert (order.carrier, order.tracking_number) == ("UPS", "1ZH4P9200312345678")
     assert [(i.sku, i.quantity, i.unit_price_cents, i.final_sale) for i in order.items] == [
         ("HP-THR-02", 1, 8900, False),
@@ -134,7 +141,11 @@ async def test_newest_returns_come_first(orders):
 
 async def test_returns_of_an_order_carry_their_refund(orders):
     (record,) = await orders.get_returns("A1005")
-    assert (record.return_id, record.status, record.refund_cents) == ("R5001", ReturnStatus.REFUNDED, 19500)
+    assert (record.return_id, record.status, record.refund_cents) == (
+        "R5001",
+        ReturnStatus.REFUNDED,
+        19500,
+    )
     assert record.refunded_on == days_ago(20)
     assert record.notes and "refunded" in record.notes[-1]
 
@@ -175,7 +186,9 @@ async def test_an_item_in_an_open_return_cannot_be_returned_again(orders):
 
 
 async def test_an_item_of_a_rejected_return_can_be_returned_again(orders):
-    record = await orders.create_return("A1011", ["AP-APR-16"], "damaged", "defective")  # R5004 was rejected
+    record = await orders.create_return(
+        "A1011", ["AP-APR-16"], "damaged", "defective"
+    )  # R5004 was rejected
     assert record.status is ReturnStatus.REQUESTED
 
 
@@ -212,7 +225,10 @@ async def test_cancelling_an_unknown_order_is_not_found(orders):
 
 async def test_concurrent_returns_get_distinct_ids(orders):
     requests = [
-        ("A1001", "HP-THR-02"), ("A1009", "AP-SOC-14"), ("A1012", "AP-DNM-92"), ("A1010", "HP-LMP-06")
+        ("A1001", "HP-THR-02"),
+        ("A1009", "AP-SOC-14"),
+        ("A1012", "AP-DNM-92"),
+        ("A1010", "HP-LMP-06"),
     ]
     results = await asyncio.gather(
         *(orders.create_return(oid, [sku], "damaged", "defective") for oid, sku in requests),
@@ -324,7 +340,9 @@ def test_the_seed_is_deterministic_and_relative_to_today():
     later_orders, later_returns = build_demo_store(TODAY + shift)
     assert [o.order_id for o in later_orders] == [o.order_id for o in orders]
     assert [o.placed_on + shift for o in orders] == [o.placed_on for o in later_orders]
-    assert [o.delivered_on and o.delivered_on + shift for o in orders] == [o.delivered_on for o in later_orders]
+    assert [o.delivered_on and o.delivered_on + shift for o in orders] == [
+        o.delivered_on for o in later_orders
+    ]
     assert [r.created_on + shift for r in returns] == [r.created_on for r in later_returns]
 
 
@@ -356,7 +374,9 @@ FIXED = [
 
 
 @pytest.mark.parametrize("order_id, status, email, postcode", FIXED)
-async def test_the_documented_demo_orders_are_there(sqlite_orders, order_id, status, email, postcode):
+async def test_the_documented_demo_orders_are_there(
+    sqlite_orders, order_id, status, email, postcode
+):
     order = await sqlite_orders.get_order(order_id)
     assert (order.status, order.email, order.postcode) == (status, email, postcode)
 
@@ -420,7 +440,9 @@ def test_shipments_have_carriers_tracking_numbers_and_dates():
         if order.carrier:
             assert re.fullmatch(shapes[order.carrier], order.tracking_number), order
         if order.status in in_transit or order.status is OrderStatus.DELIVERED:
-            assert order.carrier and order.shipped_on and order.placed_on <= order.shipped_on <= TODAY
+            assert (
+                order.carrier and order.shipped_on and order.placed_on <= order.shipped_on <= TODAY
+            )
         if order.status in in_transit or order.status is OrderStatus.PROCESSING:
             assert order.expected_delivery and order.expected_delivery >= TODAY, order
         if order.status is OrderStatus.DELAYED:

@@ -99,19 +99,39 @@ async def aredis(redis_db):
 
 # ---- trackers as Rasa logs them ---------------------------------------------------------
 
-def user(text: str, intent: str, confidence: float, at: float,
-         ranking: Optional[List[Dict[str, Any]]] = None, **parse: Any) -> Dict[str, Any]:
+
+def user(
+    text: str,
+    intent: str,
+    confidence: float,
+    at: float,
+    ranking: Optional[List[Dict[str, Any]]] = None,
+    **parse: Any,
+) -> Dict[str, Any]:
     """A ``user`` event with parse data like Rasa's (fallback hides the real intent)."""
-    return {"event": "user", "timestamp": at, "text": text, "input_channel": "widget",
-            "parse_data": {"text": text, "intent": {"name": intent, "confidence": confidence},
-                           "intent_ranking": ranking or [{"name": intent, "confidence": confidence}],
-                           "entities": [], **parse},
-            "metadata": {}}
+    return {
+        "event": "user",
+        "timestamp": at,
+        "text": text,
+        "input_channel": "widget",
+        "parse_data": {
+            "text": text,
+            "intent": {"name": intent, "confidence": confidence},
+            "intent_ranking": ranking or [{"name": intent, "confidence": confidence}],
+            "entities": [],
+            **parse,
+        },
+        "metadata": {},
+    }
 
 
 def bot(text: str, at: float, agent: Optional[str] = None) -> Dict[str, Any]:
-    return {"event": "bot", "timestamp": at, "text": text,
-            "metadata": {"agent": agent} if agent else {}}
+    return {
+        "event": "bot",
+        "timestamp": at,
+        "text": text,
+        "metadata": {"agent": agent} if agent else {},
+    }
 
 
 def action(name: str, at: float) -> Dict[str, Any]:
@@ -122,10 +142,13 @@ def pause(at: float) -> Dict[str, Any]:
     return {"event": "pause", "timestamp": at}
 
 
-async def save_tracker(redis, sender: str, events: List[Dict[str, Any]],
-                       key_prefix: str = "rasa") -> None:
+async def save_tracker(
+    redis, sender: str, events: List[Dict[str, Any]], key_prefix: str = "rasa"
+) -> None:
     """Store a tracker the way RedisTrackerStore does (key and JSON dialogue)."""
-    await redis.set(f"{key_prefix}:tracker:{sender}", json.dumps({"name": sender, "events": events}))
+    await redis.set(
+        f"{key_prefix}:tracker:{sender}", json.dumps({"name": sender, "events": events})
+    )
 
 
 def now() -> float:

@@ -6,7 +6,6 @@ Rasa's model endpoints are a small recording HTTP server.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import time
@@ -30,6 +29,7 @@ NOW = time.time()
 
 
 # ---- a Rasa server's model endpoints ------------------------------------------------------------
+
 
 class ModelServer:
     """Answers ``GET /status`` and ``PUT /model`` like ``rasa run --enable-api`` and records calls."""
@@ -64,8 +64,9 @@ class ModelServer:
             return web.json_response({"message": "unauthorized"}, status=401)
         if self.down:
             return web.json_response({"message": "boom"}, status=500)
-        return web.json_response({"model_file": self.model_file, "model_id": "x",
-                                  "num_active_training_jobs": 0})
+        return web.json_response(
+            {"model_file": self.model_file, "model_id": "x", "num_active_training_jobs": 0}
+        )
 
     async def _model(self, request):
         from aiohttp import web
@@ -134,9 +135,16 @@ def rasa(rasa_server):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def service(redis_url, rasa_server, project_root):
-    config = from_mapping({"redis_url": redis_url, "secret": SECRET, "rasa_url": rasa_server.url,
-                           "rasa_token": rasa_server.token, "rasa_timeout_seconds": 5,
-                           "project_dir": project_root})
+    config = from_mapping(
+        {
+            "redis_url": redis_url,
+            "secret": SECRET,
+            "rasa_url": rasa_server.url,
+            "rasa_token": rasa_server.token,
+            "rasa_timeout_seconds": 5,
+            "project_dir": project_root,
+        }
+    )
     async with running(config) as served:
         yield served
 
@@ -163,12 +171,22 @@ async def tokens(api, redis_client):
 
 # ---- logged conversations, as Rasa's RedisTrackerStore writes them -------------------------------
 
+
 def user(text, intent, confidence, at, ranking=None):
-    parse = {"text": text, "intent": {"name": intent, "confidence": confidence},
-             "intent_ranking": ranking or [{"name": intent, "confidence": confidence}],
-             "entities": []}
-    return {"event": "user", "text": text, "timestamp": at, "parse_data": parse,
-            "input_channel": "rest", "metadata": {}}
+    parse = {
+        "text": text,
+        "intent": {"name": intent, "confidence": confidence},
+        "intent_ranking": ranking or [{"name": intent, "confidence": confidence}],
+        "entities": [],
+    }
+    return {
+        "event": "user",
+        "text": text,
+        "timestamp": at,
+        "parse_data": parse,
+        "input_channel": "rest",
+        "metadata": {},
+    }
 
 
 def bot_says(text, at):
@@ -187,30 +205,56 @@ async def log_chats(redis):
     """Three customers ask the same odd question, one is understood, one falls back and escalates."""
     for n in range(3):
         t = NOW - 3600 + n * 60
-        await log_conversation(redis, f"odd-{n}", [
-            action("action_session_start", t),
-            user("hi", "greet", 0.99, t + 1),
-            bot_says("Hi! How can I help?", t + 2),
-            user("Wo  ist mein Paket?" if n == 0 else "wo ist mein paket?", "order_status", 0.41, t + 3),
-            bot_says("Could you give me your order number?", t + 4),
-        ])
-    await log_conversation(redis, "fine", [
-        user("where is my order", "order_status", 0.97, NOW - 600),
-        bot_says("Could you give me your order number?", NOW - 599),
-    ])
+        await log_conversation(
+            redis,
+            f"odd-{n}",
+            [
+                action("action_session_start", t),
+                user("hi", "greet", 0.99, t + 1),
+                bot_says("Hi! How can I help?", t + 2),
+                user(
+                    "Wo  ist mein Paket?" if n == 0 else "wo ist mein paket?",
+                    "order_status",
+                    0.41,
+                    t + 3,
+                ),
+                bot_says("Could you give me your order number?", t + 4),
+            ],
+        )
+    await log_conversation(
+        redis,
+        "fine",
+        [
+            user("where is my order", "order_status", 0.97, NOW - 600),
+            bot_says("Could you give me your order number?", NOW - 599),
+        ],
+    )
     fallback = [{"name": "nlu_fallback", "confidence": 0.55}, {"name": "faq", "confidence": 0.3}]
-    await log_conversation(redis, "lost", [
-        user("my card 4242 4242 4242 4242 was charged twice, mail me at jo@example.com",
-             "nlu_fallback", 0.55, NOW - 120, ranking=fallback),
-        action("action_handle_fallback", NOW - 119),
-        bot_says("Sorry, I didn't get that.", NOW - 118),
-        {"event": "pause", "timestamp": NOW - 117},
-    ])
+    await log_conversation(
+        redis,
+        "lost",
+        [
+            user(
+                "my card 4242 4242 4242 4242 was charged twice, mail me at jo@example.com",
+                "nlu_fallback",
+                0.55,
+                NOW - 120,
+                ranking=fallback,
+            ),
+            action("action_handle_fallback", NOW - 119),
+            bot_says("Sorry, I didn't get that.", NOW - 118),
+            {"event": "pause", "timestamp": NOW - 117},
+        ],
+    )
     await HandoffStore(redis).escalate("lost", "nlu_fallback")
     # Three days ago, below the threshold too.
-    await log_conversation(redis, "old", [
-        user("do you sell garden gnomes", "faq", 0.35, NOW - 3 * 86400),
-    ])
+    await log_conversation(
+        redis,
+        "old",
+        [
+            user("do you sell garden gnomes", "faq", 0.35, NOW - 3 * 86400),
+        ],
+    )
 
 
 async def review(api, token, query=""):
@@ -226,10 +270,15 @@ def texts(body):
 # ---- access --------------------------------------------------------------------------------------
 
 ROUTES = [
-    ("GET", "/api/admin/review"), ("POST", "/api/admin/review/abc/label"),
-    ("POST", "/api/admin/faq"), ("GET", "/api/admin/training"), ("POST", "/api/admin/training"),
-    ("DELETE", "/api/admin/training"), ("GET", "/api/admin/models"),
-    ("POST", "/api/admin/models/activate"), ("POST", "/api/admin/models/rollback"),
+    ("GET", "/api/admin/review"),
+    ("POST", "/api/admin/review/abc/label"),
+    ("POST", "/api/admin/faq"),
+    ("GET", "/api/admin/training"),
+    ("POST", "/api/admin/training"),
+    ("DELETE", "/api/admin/training"),
+    ("GET", "/api/admin/models"),
+    ("POST", "/api/admin/models/activate"),
+    ("POST", "/api/admin/models/rollback"),
 ]
 
 
@@ -259,6 +308,7 @@ async def test_admin_page_is_served_with_the_console_policy(api):
 
 
 # ---- review --------------------------------------------------------------------------------------
+
 
 async def test_review_groups_low_confidence_fallbacks_and_escalations(api, tokens, redis_client):
     await log_chats(redis_client)
@@ -301,8 +351,16 @@ async def test_review_filters(api, tokens, redis_client):
     assert old == ["do you sell garden gnomes"]
 
 
-@pytest.mark.parametrize("query", ["?threshold=abc", "?threshold=1.5", "?reason=boredom",
-                                   "?since=yesterday", "?until=2024-13-45"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?threshold=abc",
+        "?threshold=1.5",
+        "?reason=boredom",
+        "?since=yesterday",
+        "?until=2024-13-45",
+    ],
+)
 async def test_review_rejects_bad_filters(api, tokens, query):
     status, body = await api.call("GET", f"/api/admin/review{query}", token=tokens["root"])
     assert status == 400 and error_code(body) == "invalid_filter", body
@@ -310,10 +368,13 @@ async def test_review_rejects_bad_filters(api, tokens, query):
 
 # ---- labels --------------------------------------------------------------------------------------
 
+
 def reviewed(project):
     data = yaml.safe_load((project / "data/nlu/reviewed.yml").read_text())
-    return {block["intent"]: [line[2:] for line in block["examples"].splitlines()]
-            for block in data["nlu"]}
+    return {
+        block["intent"]: [line[2:] for line in block["examples"].splitlines()]
+        for block in data["nlu"]
+    }
 
 
 async def item_id(api, token, text):
@@ -324,8 +385,9 @@ async def test_label_confirm_relabel_out_of_scope_and_ignore(api, tokens, redis_
     await log_chats(redis_client)
     token = tokens["root"]
     odd = await item_id(api, token, "wo ist mein paket")
-    status, decision = await api.call("POST", f"/api/admin/review/{odd}/label", token=token,
-                                      body={"action": "confirm"})
+    status, decision = await api.call(
+        "POST", f"/api/admin/review/{odd}/label", token=token, body={"action": "confirm"}
+    )
     assert status == 200, decision
     assert decision["action"] == "confirm" and decision["intent"] == "order_status"
     assert decision["by"] == "root"
@@ -334,62 +396,87 @@ async def test_label_confirm_relabel_out_of_scope_and_ignore(api, tokens, redis_
     assert "wo ist mein paket?" not in texts(await review(api, token))
 
     lost = await item_id(api, token, "my card")
-    status, decision = await api.call("POST", f"/api/admin/review/{lost}/label", token=token,
-                                      body={"action": "relabel", "intent": "complain"})
+    status, decision = await api.call(
+        "POST",
+        f"/api/admin/review/{lost}/label",
+        token=token,
+        body={"action": "relabel", "intent": "complain"},
+    )
     assert status == 200 and decision["intent"] == "complain"
     written = reviewed(project)["complain"]
     assert written == ["my card [card ending 4242] was charged twice, mail me at [email]"]
 
     old = await item_id(api, token, "do you sell garden gnomes")
-    status, decision = await api.call("POST", f"/api/admin/review/{old}/label", token=token,
-                                      body={"action": "out_of_scope"})
+    status, decision = await api.call(
+        "POST", f"/api/admin/review/{old}/label", token=token, body={"action": "out_of_scope"}
+    )
     assert status == 200, decision
     assert reviewed(project)["out_of_scope"] == ["do you sell garden gnomes"]
-    status, decision = await api.call("POST", f"/api/admin/review/{old}/label", token=token,
-                                      body={"action": "ignore"})
+    status, decision = await api.call(
+        "POST", f"/api/admin/review/{old}/label", token=token, body={"action": "ignore"}
+    )
     assert status == 200 and decision["action"] == "ignore"
     assert "out_of_scope" not in reviewed(project)
     assert texts(await review(api, token)) == []
 
 
-@pytest.mark.parametrize("payload,code", [
-    ({"action": "delete"}, "invalid_label"),
-    ({}, "invalid_label"),
-    ({"action": "relabel"}, "invalid_label"),
-    ({"action": "relabel", "intent": "world_domination"}, "invalid_label"),
-    ({"action": "relabel", "intent": ["greet"]}, "invalid_label"),
-    ([1, 2], "invalid_input"),
-])
+@pytest.mark.parametrize(
+    "payload,code",
+    [
+        ({"action": "delete"}, "invalid_label"),
+        ({}, "invalid_label"),
+        ({"action": "relabel"}, "invalid_label"),
+        ({"action": "relabel", "intent": "world_domination"}, "invalid_label"),
+        ({"action": "relabel", "intent": ["greet"]}, "invalid_label"),
+        ([1, 2], "invalid_input"),
+    ],
+)
 async def test_label_rejects_bad_input(api, tokens, redis_client, project, payload, code):
     await log_chats(redis_client)
     odd = await item_id(api, tokens["root"], "wo ist mein paket")
-    status, body = await api.call("POST", f"/api/admin/review/{odd}/label", token=tokens["root"],
-                                  body=payload)
+    status, body = await api.call(
+        "POST", f"/api/admin/review/{odd}/label", token=tokens["root"], body=payload
+    )
     assert status == 400 and error_code(body) == code, body
     assert not (project / "data/nlu/reviewed.yml").exists()
 
 
 async def test_label_unknown_item_is_404(api, tokens, redis_client):
     await log_chats(redis_client)
-    status, body = await api.call("POST", "/api/admin/review/0123456789abcdef/label",
-                                  token=tokens["root"], body={"action": "ignore"})
+    status, body = await api.call(
+        "POST",
+        "/api/admin/review/0123456789abcdef/label",
+        token=tokens["root"],
+        body={"action": "ignore"},
+    )
     assert status == 404 and error_code(body) == "item_not_found"
-    status, body = await api.call("POST", "/api/admin/review/x/label", token=tokens["root"],
-                                  data=b"{broken")
+    status, body = await api.call(
+        "POST", "/api/admin/review/x/label", token=tokens["root"], data=b"{broken"
+    )
     assert status == 400 and error_code(body) == "invalid_input"
 
 
 # ---- FAQ -----------------------------------------------------------------------------------------
 
+
 async def test_new_faq(api, tokens, project):
     before = (project / "data/responses/faq.yml").read_text()
-    status, body = await api.call("POST", "/api/admin/faq", token=tokens["root"], body={
-        "topic": "gift_wrapping", "examples": ["do you gift wrap?", "can you wrap it as a present"],
-        "answer": "Yes! Tick 'gift wrap' at checkout, it's free."})
+    status, body = await api.call(
+        "POST",
+        "/api/admin/faq",
+        token=tokens["root"],
+        body={
+            "topic": "gift_wrapping",
+            "examples": ["do you gift wrap?", "can you wrap it as a present"],
+            "answer": "Yes! Tick 'gift wrap' at checkout, it's free.",
+        },
+    )
     assert status == 201, body
     assert body["intent"] == "faq/gift_wrapping" and body["response"] == "utter_faq/gift_wrapping"
-    assert reviewed(project)["faq/gift_wrapping"] == ["can you wrap it as a present",
-                                                      "do you gift wrap?"]
+    assert reviewed(project)["faq/gift_wrapping"] == [
+        "can you wrap it as a present",
+        "do you gift wrap?",
+    ]
     after = (project / "data/responses/faq.yml").read_text()
     assert after.startswith(before.rstrip("\n")[:200])  # the hand-written part stays as it was
     assert "utter_faq/gift_wrapping" in yaml.safe_load(after)["responses"]
@@ -397,13 +484,16 @@ async def test_new_faq(api, tokens, project):
     assert "faq/gift_wrapping" in (await review(api, tokens["root"]))["intents"]
 
 
-@pytest.mark.parametrize("payload", [
-    {"topic": "Gift Wrapping", "examples": ["a b", "c d"], "answer": "yes"},
-    {"topic": "gift_wrapping", "examples": ["only one"], "answer": "yes"},
-    {"topic": "gift_wrapping", "examples": ["a b", "c d"], "answer": "  "},
-    {"topic": "gift_wrapping", "examples": "a b", "answer": "yes"},
-    {"examples": ["a b", "c d"], "answer": "yes"},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"topic": "Gift Wrapping", "examples": ["a b", "c d"], "answer": "yes"},
+        {"topic": "gift_wrapping", "examples": ["only one"], "answer": "yes"},
+        {"topic": "gift_wrapping", "examples": ["a b", "c d"], "answer": "  "},
+        {"topic": "gift_wrapping", "examples": "a b", "answer": "yes"},
+        {"examples": ["a b", "c d"], "answer": "yes"},
+    ],
+)
 async def test_new_faq_rejects_bad_input(api, tokens, project, payload):
     before = (project / "data/responses/faq.yml").read_text()
     status, body = await api.call("POST", "/api/admin/faq", token=tokens["root"], body=payload)
@@ -413,13 +503,18 @@ async def test_new_faq_rejects_bad_input(api, tokens, project, payload):
 
 async def test_new_faq_refuses_an_existing_topic(api, tokens, project):
     topic = yaml.safe_load((project / "data/responses/faq.yml").read_text())["responses"]
-    existing = next(iter(topic))[len("utter_faq/"):]
-    status, body = await api.call("POST", "/api/admin/faq", token=tokens["root"], body={
-        "topic": existing, "examples": ["a question", "another one"], "answer": "An answer."})
+    existing = next(iter(topic))[len("utter_faq/") :]
+    status, body = await api.call(
+        "POST",
+        "/api/admin/faq",
+        token=tokens["root"],
+        body={"topic": existing, "examples": ["a question", "another one"], "answer": "An answer."},
+    )
     assert status == 400 and existing in body["error"]["message"]
 
 
 # ---- training ------------------------------------------------------------------------------------
+
 
 async def test_training_starts_once_reports_progress_and_cancels(api, tokens, project):
     token = tokens["root"]
@@ -440,7 +535,9 @@ async def test_training_starts_once_reports_progress_and_cancels(api, tokens, pr
     assert body["job"]["phase"] == "cancelled" and body["job"]["model"] is None
     # Nothing left behind: no new model, no scratch folder.
     assert sorted(p.name for p in (project / "models").iterdir()) == [
-        "storefront-original.tar.gz", "storefront-retrained.tar.gz"]
+        "storefront-original.tar.gz",
+        "storefront-retrained.tar.gz",
+    ]
     status, body = await api.call("DELETE", "/api/admin/training", token=token)
     assert status == 404 and error_code(body) == "no_job"
     # The lock is free again.
@@ -450,16 +547,26 @@ async def test_training_starts_once_reports_progress_and_cancels(api, tokens, pr
     assert status == 200 and body["job"]["phase"] == "cancelled"
 
 
-@pytest.mark.parametrize("payload", [{"config": "../handoff.yml"}, {"config": "/etc/passwd"},
-                                     {"config": "nope.yml"}, {"config": 5}])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"config": "../handoff.yml"},
+        {"config": "/etc/passwd"},
+        {"config": "nope.yml"},
+        {"config": 5},
+    ],
+)
 async def test_training_rejects_a_config_outside_the_project(api, tokens, payload):
-    status, body = await api.call("POST", "/api/admin/training", token=tokens["root"],
-                                  body=payload)
+    status, body = await api.call("POST", "/api/admin/training", token=tokens["root"], body=payload)
     assert status == 400 and error_code(body) == "invalid_input", body
-    assert await api.call("GET", "/api/admin/training", token=tokens["root"]) == (200, {"job": None})
+    assert await api.call("GET", "/api/admin/training", token=tokens["root"]) == (
+        200,
+        {"job": None},
+    )
 
 
 # ---- models --------------------------------------------------------------------------------------
+
 
 async def evaluated(redis, project, candidate, verdict):
     """Store the comparison a training would have stored for ``candidate``."""
@@ -470,9 +577,12 @@ async def evaluated(redis, project, candidate, verdict):
     good = [("greet", "greet"), ("order_status", "order_status")]
     bad = [("greet", "greet"), ("order_status", "greet")]
     new, old = (bad, good) if verdict == "worse" else (good, bad)
-    comparison = build_comparison(candidate, "storefront-original.tar.gz",
-                                  {"test_set": {"candidate": new, "running": old}},
-                                  {"test_set": "tests/nlu/test_nlu.yml"})
+    comparison = build_comparison(
+        candidate,
+        "storefront-original.tar.gz",
+        {"test_set": {"candidate": new, "running": old}},
+        {"test_set": "tests/nlu/test_nlu.yml"},
+    )
     assert comparison.verdict == ("worse" if verdict == "worse" else "better")
     await ModelRegistry(redis, RetrainingConfig(project_dir=project)).save_comparison(comparison)
 
@@ -483,8 +593,9 @@ async def models(api, token):
     return {m["name"]: m for m in body["models"]}
 
 
-async def test_models_activate_refuse_worse_override_and_roll_back(api, tokens, redis_client,
-                                                                   project, rasa):
+async def test_models_activate_refuse_worse_override_and_roll_back(
+    api, tokens, redis_client, project, rasa
+):
     token = tokens["root"]
     listed = await models(api, token)
     assert set(listed) == {"storefront-original.tar.gz", "storefront-retrained.tar.gz"}
@@ -492,19 +603,33 @@ async def test_models_activate_refuse_worse_override_and_roll_back(api, tokens, 
     assert listed["storefront-retrained.tar.gz"]["active_on"] == []
 
     # Never evaluated: refused without an override.
-    status, body = await api.call("POST", "/api/admin/models/activate", token=token,
-                                  body={"model": "storefront-retrained.tar.gz"})
+    status, body = await api.call(
+        "POST",
+        "/api/admin/models/activate",
+        token=token,
+        body={"model": "storefront-retrained.tar.gz"},
+    )
     assert status == 409 and error_code(body) == "not_evaluated", body
     # Worse than the running model: refused, and Rasa was not asked to load it.
     await evaluated(redis_client, project, "storefront-retrained.tar.gz", "worse")
-    status, body = await api.call("POST", "/api/admin/models/activate", token=token,
-                                  body={"model": "storefront-retrained.tar.gz"})
+    status, body = await api.call(
+        "POST",
+        "/api/admin/models/activate",
+        token=token,
+        body={"model": "storefront-retrained.tar.gz"},
+    )
     assert status == 409 and error_code(body) == "model_worse", body
     assert rasa.loaded == []
-    assert (await models(api, token))["storefront-retrained.tar.gz"]["evaluation"]["verdict"] == "worse"
+    assert (await models(api, token))["storefront-retrained.tar.gz"]["evaluation"][
+        "verdict"
+    ] == "worse"
     # An explicit override activates it anyway.
-    status, body = await api.call("POST", "/api/admin/models/activate", token=token,
-                                  body={"model": "storefront-retrained.tar.gz", "override": True})
+    status, body = await api.call(
+        "POST",
+        "/api/admin/models/activate",
+        token=token,
+        body={"model": "storefront-retrained.tar.gz", "override": True},
+    )
     assert status == 200, body
     assert body["model"] == "storefront-retrained.tar.gz" and body["override"] is True
     assert body["previous"] == "storefront-original.tar.gz" and body["by"] == "root"
@@ -518,33 +643,47 @@ async def test_models_activate_refuse_worse_override_and_roll_back(api, tokens, 
     assert status == 409 and error_code(body) == "nothing_to_roll_back"
 
 
-async def test_activating_a_better_model_needs_no_override(api, tokens, redis_client, project, rasa):
+async def test_activating_a_better_model_needs_no_override(
+    api, tokens, redis_client, project, rasa
+):
     await evaluated(redis_client, project, "storefront-retrained.tar.gz", "better")
-    status, body = await api.call("POST", "/api/admin/models/activate", token=tokens["root"],
-                                  body={"model": "storefront-retrained.tar.gz"})
+    status, body = await api.call(
+        "POST",
+        "/api/admin/models/activate",
+        token=tokens["root"],
+        body={"model": "storefront-retrained.tar.gz"},
+    )
     assert status == 200 and body["override"] is False and body["servers"] == [rasa.url]
     assert rasa.model_file == "storefront-retrained.tar.gz"
 
 
-@pytest.mark.parametrize("payload,status,code", [
-    ({}, 400, "invalid_input"),
-    ({"model": 7}, 400, "invalid_input"),
-    ({"model": "storefront-original.tar.gz", "override": "yes"}, 400, "invalid_input"),
-    ({"model": "nope.tar.gz"}, 404, "model_not_found"),
-    ({"model": "../models/storefront-original.tar.gz"}, 404, "model_not_found"),
-    ({"model": "config.yml", "override": True}, 404, "model_not_found"),
-])
+@pytest.mark.parametrize(
+    "payload,status,code",
+    [
+        ({}, 400, "invalid_input"),
+        ({"model": 7}, 400, "invalid_input"),
+        ({"model": "storefront-original.tar.gz", "override": "yes"}, 400, "invalid_input"),
+        ({"model": "nope.tar.gz"}, 404, "model_not_found"),
+        ({"model": "../models/storefront-original.tar.gz"}, 404, "model_not_found"),
+        ({"model": "config.yml", "override": True}, 404, "model_not_found"),
+    ],
+)
 async def test_activate_rejects_bad_input(api, tokens, rasa, payload, status, code):
-    got, body = await api.call("POST", "/api/admin/models/activate", token=tokens["root"],
-                               body=payload)
+    got, body = await api.call(
+        "POST", "/api/admin/models/activate", token=tokens["root"], body=payload
+    )
     assert (got, error_code(body)) == (status, code), body
     assert rasa.loaded == []
 
 
 async def test_rasa_down_is_502_and_nothing_changes(api, tokens, rasa):
     rasa.down = True
-    status, body = await api.call("POST", "/api/admin/models/activate", token=tokens["root"],
-                                  body={"model": "storefront-retrained.tar.gz", "override": True})
+    status, body = await api.call(
+        "POST",
+        "/api/admin/models/activate",
+        token=tokens["root"],
+        body={"model": "storefront-retrained.tar.gz", "override": True},
+    )
     assert status == 502 and error_code(body) == "rasa_unavailable", body
     rasa.down = False
     status, body = await api.call("POST", "/api/admin/models/rollback", token=tokens["root"])

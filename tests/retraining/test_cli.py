@@ -9,25 +9,47 @@ from pathlib import Path
 
 import pytest
 
-from handoff.core.settings import REPO_ROOT, load_config
 from handoff.core.errors import ConfigError
+from handoff.core.settings import REPO_ROOT, load_config
 from tests.retraining.conftest import save_tracker, user, write_tiny_config
 
 T0 = 1_760_000_000.0
 
 
 def run_cli(redis_url: str, project: Path, *args: str, settings: Path = None, timeout: int = 120):
-    command = [sys.executable, "-m", "bot.retraining", "--redis-url", redis_url,
-               "--project-dir", str(project), "--by", "ops", *args]
-    env = {"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false",
-           "HANDOFF_CONFIG": str(settings or REPO_ROOT / "handoff.yml"), "HOME": str(project)}
-    return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    command = [
+        sys.executable,
+        "-m",
+        "bot.retraining",
+        "--redis-url",
+        redis_url,
+        "--project-dir",
+        str(project),
+        "--by",
+        "ops",
+        *args,
+    ]
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "RASA_TELEMETRY_ENABLED": "false",
+        "HANDOFF_CONFIG": str(settings or REPO_ROOT / "handoff.yml"),
+        "HOME": str(project),
+    }
+    return subprocess.run(
+        command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 async def test_review_label_and_faq_from_the_command_line(redis_db, aredis, project):
-    await save_tracker(aredis, "c1", [user("wheres my parcel at", "order_status", 0.3, T0),
-                                      user("wheres my parcel at", "order_status", 0.35, T0 + 1)])
+    await save_tracker(
+        aredis,
+        "c1",
+        [
+            user("wheres my parcel at", "order_status", 0.3, T0),
+            user("wheres my parcel at", "order_status", 0.35, T0 + 1),
+        ],
+    )
     listed = run_cli(redis_db, project, "review", "--json")
     assert listed.returncode == 0, listed.stderr
     [item] = json.loads(listed.stdout)
@@ -36,14 +58,26 @@ async def test_review_label_and_faq_from_the_command_line(redis_db, aredis, proj
     table = run_cli(redis_db, project, "review")
     assert item["id"] in table.stdout and "x2" in table.stdout
 
-    labelled = run_cli(redis_db, project, "label", item["id"], "relabel", "--intent", "refund_status")
+    labelled = run_cli(
+        redis_db, project, "label", item["id"], "relabel", "--intent", "refund_status"
+    )
     assert labelled.returncode == 0, labelled.stderr
     assert "refund_status" in labelled.stdout
     assert "wheres my parcel at" in (project / "data/nlu/reviewed.yml").read_text()
     assert run_cli(redis_db, project, "review").stdout.strip() == "nothing to review"
 
-    added = run_cli(redis_db, project, "faq", "gift_wrap", "--example", "do you gift wrap",
-                    "--example", "can you wrap it as a present", "--answer", "Yes, for $5.")
+    added = run_cli(
+        redis_db,
+        project,
+        "faq",
+        "gift_wrap",
+        "--example",
+        "do you gift wrap",
+        "--example",
+        "can you wrap it as a present",
+        "--answer",
+        "Yes, for $5.",
+    )
     assert added.returncode == 0, added.stderr
     assert "faq/gift_wrap" in run_cli(redis_db, project, "intents").stdout
 
@@ -87,38 +121,56 @@ def test_models_lists_the_models_folder(redis_db, project):
 
 # ---- the retraining: section of handoff.yml ---------------------------------------------------
 
+
 def test_the_repo_file_has_the_documented_defaults():
     config = load_config(REPO_ROOT / "handoff.yml", env={})
     retraining = config.retraining
     assert retraining.low_confidence_threshold == 0.6 and retraining.keep_models == 5
     assert retraining.reviewed_file == "data/nlu/reviewed.yml"
-    assert retraining.rasa_urls == (config.rasa_url,) and retraining.project_dir == config.project_dir
+    assert (
+        retraining.rasa_urls == (config.rasa_url,) and retraining.project_dir == config.project_dir
+    )
     assert retraining.tracker_key_prefix == "rasa" and retraining.max_accuracy_drop == 0.02
 
 
 def test_defaults_follow_the_service_and_the_environment_overrides(tmp_path):
     path = tmp_path / "h.yml"
-    path.write_text("rasa_url: http://rasa:5005\nrasa_token: secret\nrecord_ttl_days: 9\n"
-                    "retraining:\n  keep_models: 3\n  low_confidence_threshold: 0.5\n")
+    path.write_text(
+        "rasa_url: http://rasa:5005\nrasa_token: secret\nrecord_ttl_days: 9\n"
+        "retraining:\n  keep_models: 3\n  low_confidence_threshold: 0.5\n"
+    )
     config = load_config(path, env={"HANDOFF_PROJECT_DIR": "/srv/bot"}).retraining
     assert config.rasa_urls == ("http://rasa:5005",) and config.rasa_token == "secret"
     # Review items quote conversations: they are kept no longer than the records.
     assert config.item_ttl_days == 9
     assert config.project_dir == Path("/srv/bot") and config.keep_models == 3
-    env = {"RETRAINING_RASA_URLS": "http://a:1/, http://b:2", "RETRAINING_KEEP_MODELS": "7",
-           "RETRAINING_MAX_ACCURACY_DROP": "0.05", "RETRAINING_LOW_CONFIDENCE_THRESHOLD": "0.4"}
+    env = {
+        "RETRAINING_RASA_URLS": "http://a:1/, http://b:2",
+        "RETRAINING_KEEP_MODELS": "7",
+        "RETRAINING_MAX_ACCURACY_DROP": "0.05",
+        "RETRAINING_LOW_CONFIDENCE_THRESHOLD": "0.4",
+    }
     config = load_config(path, env=env).retraining
     assert config.rasa_urls == ("http://a:1", "http://b:2") and config.keep_models == 7
     assert config.max_accuracy_drop == 0.05 and config.low_confidence_threshold == 0.4
 
 
-@pytest.mark.parametrize("section", [
-    "retraining: [1]", "retraining: {nonsense: 1}", "retraining: {keep_models: 0}",
-    "retraining: {low_confidence_threshold: 2}", "retraining: {max_accuracy_drop: -0.1}",
-    "retraining: {reviewed_file: /etc/passwd}", "retraining: {test_set: ../x.yml}",
-    "retraining: {tracker_key_prefix: 'rasa:x'}", "retraining: {rasa_urls: http://one}",
-    "retraining: {item_ttl_days: 0}", "retraining: {item_ttl_days: '30'}",
-])
+@pytest.mark.parametrize(
+    "section",
+    [
+        "retraining: [1]",
+        "retraining: {nonsense: 1}",
+        "retraining: {keep_models: 0}",
+        "retraining: {low_confidence_threshold: 2}",
+        "retraining: {max_accuracy_drop: -0.1}",
+        "retraining: {reviewed_file: /etc/passwd}",
+        "retraining: {test_set: ../x.yml}",
+        "retraining: {tracker_key_prefix: 'rasa:x'}",
+        "retraining: {rasa_urls: http://one}",
+        "retraining: {item_ttl_days: 0}",
+        "retraining: {item_ttl_days: '30'}",
+    ],
+)
 def test_invalid_sections_are_refused(tmp_path, section):
     path = tmp_path / "h.yml"
     path.write_text(section + "\n")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.retraining.comparison import (Comparison, build_comparison, command, per_intent_f1,
-                                       score)
+from bot.retraining.comparison import Comparison, build_comparison, command, per_intent_f1, score
 
 PAIRS = [("a", "a"), ("a", "a"), ("a", "b"), ("b", "b"), ("c", "a")]
 
@@ -16,8 +15,10 @@ def test_score_accuracy_macro_f1_and_confusions():
     # a: P=2/3 R=2/3 -> .6667; b: P=1/2 R=1 -> .6667; c: P=0 R=0 -> 0
     assert result.f1 == {"a": 0.6667, "b": 0.6667, "c": 0.0}
     assert result.macro_f1 == pytest.approx((0.6667 * 2) / 3, abs=1e-4)
-    assert result.confusions == [{"expected": "a", "predicted": "b", "count": 1},
-                                 {"expected": "c", "predicted": "a", "count": 1}]
+    assert result.confusions == [
+        {"expected": "a", "predicted": "b", "count": 1},
+        {"expected": "c", "predicted": "a", "count": 1},
+    ]
 
 
 def test_per_intent_f1_of_perfect_and_empty_predictions():
@@ -37,7 +38,11 @@ def test_a_lower_test_accuracy_is_worse():
     worse = _comparison([("a", "a"), ("b", "a")], [("a", "a"), ("b", "b")])
     assert worse.verdict == "worse" and "fell" in worse.reasons[0]
     assert worse.datasets["test_set"].changes[0] == {
-        "intent": "b", "running": 1.0, "candidate": 0.0, "change": -1.0}
+        "intent": "b",
+        "running": 1.0,
+        "candidate": 0.0,
+        "change": -1.0,
+    }
 
 
 def test_the_tolerance_allows_a_small_drop():
@@ -57,23 +62,37 @@ def test_equal_is_not_worse_and_review_gains_make_it_better():
 
 
 def test_without_a_running_model_there_is_nothing_to_be_worse_than():
-    comparison = build_comparison("new.tar.gz", None, {"test_set": {"candidate": [("a", "b")]}},
-                                  {"test_set": "t.yml"})
+    comparison = build_comparison(
+        "new.tar.gz", None, {"test_set": {"candidate": [("a", "b")]}}, {"test_set": "t.yml"}
+    )
     assert comparison.verdict == "not_worse" and comparison.datasets["test_set"].running is None
 
 
 def test_round_trip_and_summary():
-    comparison = _comparison([("a", "a")], [("a", "b")],
-                             review={"candidate": [("c", "c")], "running": [("c", "a")]})
+    comparison = _comparison(
+        [("a", "a")], [("a", "b")], review={"candidate": [("c", "c")], "running": [("c", "a")]}
+    )
     again = Comparison.from_dict(comparison.to_dict())
     assert again.to_dict() == comparison.to_dict()
-    assert again.summary() == {"verdict": "better", "running": "old.tar.gz", "test_accuracy": 1.0,
-                               "test_macro_f1": 1.0, "running_test_accuracy": 0.0,
-                               "running_test_macro_f1": 0.0}
+    assert again.summary() == {
+        "verdict": "better",
+        "running": "old.tar.gz",
+        "test_accuracy": 1.0,
+        "test_macro_f1": 1.0,
+        "running_test_accuracy": 0.0,
+        "running_test_macro_f1": 0.0,
+    }
 
 
 def test_the_subprocess_command(tmp_path):
-    args = command(tmp_path / "new.tar.gz", None, tmp_path / "t.yml", None, tmp_path / "o.json",
-                   0.01, progress=False)
+    args = command(
+        tmp_path / "new.tar.gz",
+        None,
+        tmp_path / "t.yml",
+        None,
+        tmp_path / "o.json",
+        0.01,
+        progress=False,
+    )
     assert args[1:3] == ["-m", "bot.retraining.comparison"] and "--running" not in args
     assert "--no-progress" in args and args[args.index("--max-drop") + 1] == "0.01"

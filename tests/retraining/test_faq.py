@@ -16,19 +16,25 @@ ANSWER = 'Our showroom in Portland is open 10 am–6 pm, "Tuesday" to Saturday.'
 
 
 def test_add_faq_keeps_the_hand_written_responses_file_intact(retraining_config):
-    entry = add_faq(retraining_config, "showroom_hours",
-                    ["when is the showroom open", "Showroom opening hours?",
-                     "when is the  showroom open"], ANSWER)
+    entry = add_faq(
+        retraining_config,
+        "showroom_hours",
+        ["when is the showroom open", "Showroom opening hours?", "when is the  showroom open"],
+        ANSWER,
+    )
     assert entry.intent == "faq/showroom_hours" and entry.response == "utter_faq/showroom_hours"
     assert entry.examples == ["Showroom opening hours?", "when is the showroom open"]
     before = (REPO / "data/responses/faq.yml").read_text().splitlines()
     after = retraining_config.path(retraining_config.faq_responses_file).read_text().splitlines()
     added = [line for line in difflib.ndiff(before, after) if line[:2] in ("+ ", "- ")]
     # Only two lines appended: every comment, quote and long line of the original stays as it was.
-    assert added == ["+   utter_faq/showroom_hours:",
-                     '+     - text: "Our showroom in Portland is open 10 am–6 pm, \\"Tuesday\\" to Saturday."']
+    assert added == [
+        "+   utter_faq/showroom_hours:",
+        '+     - text: "Our showroom in Portland is open 10 am–6 pm, \\"Tuesday\\" to Saturday."',
+    ]
     assert read_examples(retraining_config.path(retraining_config.reviewed_file)) == {
-        "faq/showroom_hours": ["Showroom opening hours?", "when is the showroom open"]}
+        "faq/showroom_hours": ["Showroom opening hours?", "when is the showroom open"]
+    }
     assert "faq/showroom_hours" in known_intents(retraining_config)
 
 
@@ -41,25 +47,37 @@ def test_rasa_reads_the_new_answer(retraining_config):
 
 
 def test_card_numbers_never_reach_an_answer_or_an_example(retraining_config):
-    entry = add_faq(retraining_config, "card_help",
-                    ["my card 4242424242424242 failed", "the card reader thing broke"],
-                    "Card 4242 4242 4242 4242 must be re-entered.")
+    entry = add_faq(
+        retraining_config,
+        "card_help",
+        ["my card 4242424242424242 failed", "the card reader thing broke"],
+        "Card 4242 4242 4242 4242 must be re-entered.",
+    )
     assert "4242424242424242" not in str(entry.examples)
     assert entry.answer == "Card [card ending 4242] must be re-entered."
 
 
-@pytest.mark.parametrize("topic, examples, answer, message", [
-    ("Showroom Hours", ["a b", "c d"], ANSWER, "snake_case"),
-    ("showroom-hours", ["a b", "c d"], ANSWER, "snake_case"),
-    ("shipping_times", ["a b", "c d"], ANSWER, "exists already"),
-    ("showroom_hours", ["only one"], ANSWER, "at least 2"),
-    ("showroom_hours", ["same one", "Same  one"], ANSWER, "at least 2"),
-    ("showroom_hours", "not a list", ANSWER, "list of strings"),
-    ("showroom_hours", ["a b", "c d"], "   ", "must not be empty"),
-    ("showroom_hours", ["how long does shipping take", "showroom"], ANSWER, "faq/shipping_times"),
-])
-def test_bad_entries_are_refused_and_change_nothing(retraining_config, topic, examples, answer,
-                                                    message):
+@pytest.mark.parametrize(
+    "topic, examples, answer, message",
+    [
+        ("Showroom Hours", ["a b", "c d"], ANSWER, "snake_case"),
+        ("showroom-hours", ["a b", "c d"], ANSWER, "snake_case"),
+        ("shipping_times", ["a b", "c d"], ANSWER, "exists already"),
+        ("showroom_hours", ["only one"], ANSWER, "at least 2"),
+        ("showroom_hours", ["same one", "Same  one"], ANSWER, "at least 2"),
+        ("showroom_hours", "not a list", ANSWER, "list of strings"),
+        ("showroom_hours", ["a b", "c d"], "   ", "must not be empty"),
+        (
+            "showroom_hours",
+            ["how long does shipping take", "showroom"],
+            ANSWER,
+            "faq/shipping_times",
+        ),
+    ],
+)
+def test_bad_entries_are_refused_and_change_nothing(
+    retraining_config, topic, examples, answer, message
+):
     responses = retraining_config.path(retraining_config.faq_responses_file)
     before = responses.read_text()
     with pytest.raises(InvalidFaq, match=message):

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from bot.nlu.training import model_fingerprint
 from bot.retraining import keys
 from bot.retraining.errors import InvalidInput, JobRunning, NoJob
 from bot.retraining.jobs import Job, Progress, TrainingJobs, planned_epochs
-from bot.nlu.training import model_fingerprint
 from tests.retraining.conftest import write_tiny_config
 
 TRAIN_TIMEOUT = 600
@@ -18,8 +18,9 @@ TRAIN_TIMEOUT = 600
 
 def test_progress_reads_rasa_output():
     progress = Progress({"DIETClassifier": 100, "TEDPolicy": 50})
-    assert progress.feed("2025-01-01 INFO rasa.engine.training.hooks - Starting to train "
-                         "component 'DIETClassifier'.")
+    assert progress.feed(
+        "2025-01-01 INFO rasa.engine.training.hooks - Starting to train component 'DIETClassifier'."
+    )
     assert progress.feed("Epochs:  45%|████▌     | 45/100 [00:10<00:12, 4.50it/s, t_loss=1.2]")
     assert progress.feed("Epochs:  50%|█████     | 50/100 [00:11<00:11, 4.50it/s, t_loss=1.1]")
     assert (progress.component, progress.epoch, progress.epochs) == ("DIETClassifier", 50, 100)
@@ -34,12 +35,15 @@ def test_progress_reads_rasa_output():
 
 def test_planned_epochs_of_the_project_config(project):
     assert planned_epochs(project / "config.yml") == {
-        "DIETClassifier": 100, "ResponseSelector": 60, "TEDPolicy": 40}
+        "DIETClassifier": 100,
+        "ResponseSelector": 60,
+        "TEDPolicy": 40,
+    }
 
 
-async def test_a_job_trains_a_model_ensure_model_recognises_and_evaluates_it(aredis,
-                                                                           retraining_config,
-                                                                           project):
+async def test_a_job_trains_a_model_ensure_model_recognises_and_evaluates_it(
+    aredis, retraining_config, project
+):
     config_name = write_tiny_config(project)
     jobs = TrainingJobs(aredis, retraining_config)
     job = await jobs.start(config_path=config_name, by="admin")
@@ -47,7 +51,9 @@ async def test_a_job_trains_a_model_ensure_model_recognises_and_evaluates_it(are
     with pytest.raises(JobRunning):
         await jobs.start(config_path=config_name)
     seen = []
-    done = await jobs.wait(job.id, timeout=TRAIN_TIMEOUT, on_progress=lambda j: seen.append(j.phase))
+    done = await jobs.wait(
+        job.id, timeout=TRAIN_TIMEOUT, on_progress=lambda j: seen.append(j.phase)
+    )
     assert done.phase == "done", (done.error, done.log_tail)
     # Named like bot.nlu.training.ensure_model names it, so `make run` and the tests reuse it.
     assert done.model == f"storefront-{model_fingerprint(project, config_name)}.tar.gz"
@@ -85,10 +91,12 @@ async def test_cancel_stops_the_training_and_leaves_no_model(aredis, retraining_
         await jobs.cancel()
 
 
-async def test_a_failed_training_reports_why_and_releases_the_lock(aredis, retraining_config,
-                                                                  project):
-    (project / "broken.yml").write_text("language: en\npipeline:\n  - name: NoSuchComponent\n"
-                                        "policies: []\n")
+async def test_a_failed_training_reports_why_and_releases_the_lock(
+    aredis, retraining_config, project
+):
+    (project / "broken.yml").write_text(
+        "language: en\npipeline:\n  - name: NoSuchComponent\npolicies: []\n"
+    )
     jobs = TrainingJobs(aredis, retraining_config)
     job = await jobs.start(config_path="broken.yml")
     done = await jobs.wait(job.id, timeout=TRAIN_TIMEOUT)
@@ -106,8 +114,9 @@ async def test_a_job_whose_process_died_is_reported_failed(aredis, retraining_co
 
 
 @pytest.mark.parametrize("config_path", ["../outside.yml", "missing.yml"])
-async def test_configs_outside_the_project_or_missing_are_refused(aredis, retraining_config,
-                                                                 config_path):
+async def test_configs_outside_the_project_or_missing_are_refused(
+    aredis, retraining_config, config_path
+):
     with pytest.raises(InvalidInput):
         await TrainingJobs(aredis, retraining_config).start(config_path=config_path)
     assert await aredis.get(keys.LOCK) is None

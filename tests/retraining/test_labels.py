@@ -16,8 +16,11 @@ T0 = 1_760_000_000.0
 
 
 async def _items(aredis, config, *messages):
-    await save_tracker(aredis, "c1", [user(text, intent, conf, T0 + n)
-                                      for n, (text, intent, conf) in enumerate(messages)])
+    await save_tracker(
+        aredis,
+        "c1",
+        [user(text, intent, conf, T0 + n) for n, (text, intent, conf) in enumerate(messages)],
+    )
     return {i.text: i for i in await build_review(aredis, config)}
 
 
@@ -26,16 +29,21 @@ def _reviewed(config):
 
 
 async def test_confirm_relabel_and_out_of_scope_write_the_reviewed_file(aredis, retraining_config):
-    items = await _items(aredis, retraining_config,
-                         ("wheres my parcel at", "order_status", 0.41),
-                         ("zzz my money pls", "order_status", 0.32),
-                         ("can u write me a poem", "greet", 0.2),
-                         ("my card is 4242 4242 4242 4242", "inform", 0.3))
-    confirmed = await label(aredis, retraining_config, items["wheres my parcel at"].id, "confirm",
-                            by="admin")
+    items = await _items(
+        aredis,
+        retraining_config,
+        ("wheres my parcel at", "order_status", 0.41),
+        ("zzz my money pls", "order_status", 0.32),
+        ("can u write me a poem", "greet", 0.2),
+        ("my card is 4242 4242 4242 4242", "inform", 0.3),
+    )
+    confirmed = await label(
+        aredis, retraining_config, items["wheres my parcel at"].id, "confirm", by="admin"
+    )
     assert confirmed.intent == "order_status" and confirmed.by == "admin"
-    await label(aredis, retraining_config, items["zzz my money pls"].id, "relabel",
-                intent="refund_status")
+    await label(
+        aredis, retraining_config, items["zzz my money pls"].id, "relabel", intent="refund_status"
+    )
     await label(aredis, retraining_config, items["can u write me a poem"].id, "out_of_scope")
     await label(aredis, retraining_config, items["my card is [card ending 4242]"].id, "confirm")
     assert _reviewed(retraining_config) == {
@@ -48,19 +56,29 @@ async def test_confirm_relabel_and_out_of_scope_write_the_reviewed_file(aredis, 
     assert text.startswith(HEADER) and 'version: "3.1"' in text
     assert "4242 4242" not in text
     assert [d.action for d in sorted(await decisions(aredis), key=lambda d: d.text)] == [
-        "out_of_scope", "confirm", "confirm", "relabel"]
+        "out_of_scope",
+        "confirm",
+        "confirm",
+        "relabel",
+    ]
 
 
 async def test_rasa_reads_the_generated_file(aredis, retraining_config):
     from rasa.shared.nlu.training_data.loading import load_data
 
-    items = await _items(aredis, retraining_config, ("a: b # c - d", "order_status", 0.4),
-                         ("[weird] (brackets)", "greet", 0.1))
+    items = await _items(
+        aredis,
+        retraining_config,
+        ("a: b # c - d", "order_status", 0.4),
+        ("[weird] (brackets)", "greet", 0.1),
+    )
     for item in items.values():
         await label(aredis, retraining_config, item.id, "confirm")
     data = load_data(str(retraining_config.path(retraining_config.reviewed_file)))
     assert sorted((m.get("text"), m.get("intent")) for m in data.intent_examples) == [
-        ("[weird] (brackets)", "greet"), ("a: b # c - d", "order_status")]
+        ("[weird] (brackets)", "greet"),
+        ("a: b # c - d", "order_status"),
+    ]
 
 
 async def test_a_new_decision_replaces_the_old_one(aredis, retraining_config):
@@ -73,28 +91,39 @@ async def test_a_new_decision_replaces_the_old_one(aredis, retraining_config):
     await label(aredis, retraining_config, item_id, "ignore")
     assert _reviewed(retraining_config) == {}
     assert yaml.safe_load(retraining_config.path(retraining_config.reviewed_file).read_text()) == {
-        "version": "3.1", "nlu": []}
+        "version": "3.1",
+        "nlu": [],
+    }
 
 
 async def test_examples_are_sorted_and_unique(aredis, retraining_config):
-    items = await _items(aredis, retraining_config, ("where is it", "order_status", 0.4),
-                         ("Any news on my order", "order_status", 0.4),
-                         ("delivery status?", "order_status", 0.4))
+    items = await _items(
+        aredis,
+        retraining_config,
+        ("where is it", "order_status", 0.4),
+        ("Any news on my order", "order_status", 0.4),
+        ("delivery status?", "order_status", 0.4),
+    )
     for item in items.values():
         await label(aredis, retraining_config, item.id, "confirm")
     assert _reviewed(retraining_config) == {
-        "order_status": ["Any news on my order", "delivery status?", "where is it"]}
+        "order_status": ["Any news on my order", "delivery status?", "where is it"]
+    }
 
 
-@pytest.mark.parametrize("action, intent, message", [
-    ("shout", None, "action must be one of"),
-    ("relabel", None, "needs the intent"),
-    ("relabel", "order_statuss", "unknown intent"),
-    ("relabel", "faq", "unknown intent"),
-    ("relabel", "faq/no_such_topic", "unknown intent"),
-])
-async def test_bad_labels_are_refused_with_a_clear_message(aredis, retraining_config, action,
-                                                           intent, message):
+@pytest.mark.parametrize(
+    "action, intent, message",
+    [
+        ("shout", None, "action must be one of"),
+        ("relabel", None, "needs the intent"),
+        ("relabel", "order_statuss", "unknown intent"),
+        ("relabel", "faq", "unknown intent"),
+        ("relabel", "faq/no_such_topic", "unknown intent"),
+    ],
+)
+async def test_bad_labels_are_refused_with_a_clear_message(
+    aredis, retraining_config, action, intent, message
+):
     items = await _items(aredis, retraining_config, ("wheres my order", "order_status", 0.4))
     with pytest.raises(InvalidLabel, match=message):
         await label(aredis, retraining_config, items["wheres my order"].id, action, intent=intent)
@@ -103,8 +132,19 @@ async def test_bad_labels_are_refused_with_a_clear_message(aredis, retraining_co
 
 
 async def test_confirm_needs_a_real_prediction(aredis, retraining_config):
-    await save_tracker(aredis, "c1", [user("🙂🙂", "nlu_fallback", 0.9, T0,
-                                           ranking=[{"name": "nlu_fallback", "confidence": 0.9}])])
+    await save_tracker(
+        aredis,
+        "c1",
+        [
+            user(
+                "🙂🙂",
+                "nlu_fallback",
+                0.9,
+                T0,
+                ranking=[{"name": "nlu_fallback", "confidence": 0.9}],
+            )
+        ],
+    )
     [item] = await build_review(aredis, retraining_config)
     with pytest.raises(InvalidLabel, match="relabel"):
         await label(aredis, retraining_config, item.id, "confirm")
@@ -135,4 +175,6 @@ def test_known_intents(retraining_config):
     intents = known_intents(retraining_config)
     assert "order_status" in intents and "out_of_scope" in intents
     assert "faq/shipping_times" in intents and "faq" not in intents
-    assert intents == sorted(i for i in intents if "/" not in i) + sorted(i for i in intents if "/" in i)
+    assert intents == sorted(i for i in intents if "/" not in i) + sorted(
+        i for i in intents if "/" in i
+    )

@@ -12,12 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from bot.retraining import keys
-from bot.retraining.errors import (ModelNotFound, ModelWorse, NotEvaluated, NothingToRollBack,
-                                   RasaUnavailable)
-from bot.retraining.comparison import build_comparison
-from bot.retraining.model_registry import ModelRegistry
 from bot.devtools.stack import StackSettings, free_port, process
+from bot.retraining import keys
+from bot.retraining.comparison import build_comparison
+from bot.retraining.errors import (
+    ModelNotFound,
+    ModelWorse,
+    NotEvaluated,
+    NothingToRollBack,
+    RasaUnavailable,
+)
+from bot.retraining.model_registry import ModelRegistry
 from tests.retraining.conftest import copy_project, write_tiny_config
 
 TOKEN = "test-token"
@@ -29,9 +34,29 @@ def tiny_model(tmp_path_factory) -> Path:
     project = copy_project(tmp_path_factory.mktemp("models-project"))
     config = write_tiny_config(project)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false"}
-    subprocess.run([sys.executable, "-m", "rasa", "train", "--config", config, "--domain", "domain.yml",
-                    "--data", "data", "--out", "models", "--fixed-model-name", "storefront-first"],
-                   cwd=project, env=env, check=True, capture_output=True, timeout=900)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rasa",
+            "train",
+            "--config",
+            config,
+            "--domain",
+            "domain.yml",
+            "--data",
+            "data",
+            "--out",
+            "models",
+            "--fixed-model-name",
+            "storefront-first",
+        ],
+        cwd=project,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
     return project / "models" / "storefront-first.tar.gz"
 
 
@@ -39,13 +64,29 @@ def tiny_model(tmp_path_factory) -> Path:
 def rasa(tiny_model, tmp_path_factory):
     """A real ``rasa run --enable-api`` serving the tiny model."""
     workdir = tmp_path_factory.mktemp("rasa")
-    settings = StackSettings(project_dir=tiny_model.parent.parent, rasa_port=free_port(),
-                             log_dir=workdir / "log", rasa_token=TOKEN)
-    command = [sys.executable, "-m", "rasa", "run", "--model", str(tiny_model), "--port",
-               str(settings.rasa_port), "--enable-api", "--auth-token", TOKEN]
+    settings = StackSettings(
+        project_dir=tiny_model.parent.parent,
+        rasa_port=free_port(),
+        log_dir=workdir / "log",
+        rasa_token=TOKEN,
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "rasa",
+        "run",
+        "--model",
+        str(tiny_model),
+        "--port",
+        str(settings.rasa_port),
+        "--enable-api",
+        "--auth-token",
+        TOKEN,
+    ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false"}
-    with process("rasa", command, env, settings, f"{settings.rasa_url}/status?token={TOKEN}",
-                 timeout=300):
+    with process(
+        "rasa", command, env, settings, f"{settings.rasa_url}/status?token={TOKEN}", timeout=300
+    ):
         yield settings.rasa_url
 
 
@@ -62,9 +103,12 @@ def models(project, tiny_model, retraining_config, rasa):
 def _comparison(candidate: str, verdict: str):
     good, bad = [("a", "a")], [("a", "b")]
     new, old = {"better": (good, bad), "worse": (bad, good), "not_worse": (good, good)}[verdict]
-    comparison = build_comparison(candidate, "storefront-first.tar.gz",
-                                  {"test_set": {"candidate": new, "running": old}},
-                                  {"test_set": "tests/nlu/test_nlu.yml"})
+    comparison = build_comparison(
+        candidate,
+        "storefront-first.tar.gz",
+        {"test_set": {"candidate": new, "running": old}},
+        {"test_set": "tests/nlu/test_nlu.yml"},
+    )
     assert comparison.verdict == verdict
     return comparison
 
@@ -84,7 +128,9 @@ async def test_activate_refuses_worse_models_and_rollback_goes_back(aredis, mode
 
     await registry.save_comparison(_comparison("storefront-second.tar.gz", "better"))
     activation = await registry.activate("storefront-second.tar.gz", by="admin")
-    assert activation.previous == "storefront-first.tar.gz" and activation.servers == list(models.rasa_urls)
+    assert activation.previous == "storefront-first.tar.gz" and activation.servers == list(
+        models.rasa_urls
+    )
     listed = {m.name: m for m in await registry.list()}
     assert listed["storefront-second.tar.gz"].active_on == list(models.rasa_urls)
     assert listed["storefront-second.tar.gz"].evaluation["verdict"] == "better"
@@ -97,8 +143,10 @@ async def test_activate_refuses_worse_models_and_rollback_goes_back(aredis, mode
         await registry.rollback(by="admin")
     history = [json.loads(h) for h in await aredis.lrange(keys.ACTIVATIONS, 0, -1)]
     assert [(h["model"], h["rollback"]) for h in history] == [
-        ("storefront-first.tar.gz", False), ("storefront-second.tar.gz", False),
-        ("storefront-first.tar.gz", True)]
+        ("storefront-first.tar.gz", False),
+        ("storefront-second.tar.gz", False),
+        ("storefront-first.tar.gz", True),
+    ]
 
 
 async def test_an_unreachable_server_is_reported_and_nothing_is_recorded(aredis, models):
@@ -134,4 +182,7 @@ async def test_prune_keeps_the_newest_and_the_protected(aredis, retraining_confi
     removed = registry.prune(protect=("storefront-0.tar.gz",))
     assert sorted(removed) == ["storefront-1.tar.gz", "storefront-2.tar.gz"]
     assert sorted(p.name for p in folder.iterdir()) == [
-        "storefront-0.tar.gz", "storefront-3.tar.gz", "storefront-4.tar.gz"]
+        "storefront-0.tar.gz",
+        "storefront-3.tar.gz",
+        "storefront-4.tar.gz",
+    ]

@@ -34,22 +34,52 @@ pytestmark = [pytest.mark.model, pytest.mark.end_to_end]
 # go stale; the pool is long because the model is sure of most of it, wrongly or not).
 # Disjoint from tests/browser/test_admin_page.py's messages.
 POOL = [
-    "the courier never showed up", "the courier didn't come", "the driver didn't show",
-    "the courier did not show up today", "the driver never showed up", "the courier hasn't come yet",
+    "the courier never showed up",
+    "the courier didn't come",
+    "the driver didn't show",
+    "the courier did not show up today",
+    "the driver never showed up",
+    "the courier hasn't come yet",
     "the driver never came",
-    "waited in all day for the courier", "the courier never came by", "still waiting on the courier",
-    "when will my goods arrive", "when do my goods get here", "my goods haven't arrived",
-    "when will my goods be dispatched", "are my goods on the way", "where are my goods",
-    "the van never arrived", "nobody delivered anything today", "the delivery van didn't stop",
-    "no sign of the courier", "courier didn't turn up today", "the postman didn't bring it",
-    "my courier never turned up", "the driver skipped my street", "courier went to the wrong door",
-    "the parcel man never knocked", "delivery bloke never came", "my goods are late",
-    "goods still not here", "still no goods", "the courier forgot me", "driver hasn't been yet",
-    "no show from the delivery", "owt from the courier yet", "still haven't had my bits",
-    "the little van icon hasn't moved", "nowt's arrived", "sat in all day and nothing",
-    "been in since 8 and no van", "my things have gone walkabout", "the lorry hasn't been round",
-    "the drop-off never happened", "my kit hasn't rocked up", "the porch is still empty",
-    "my consignment hasn't rocked up", "the courier bottled it",
+    "waited in all day for the courier",
+    "the courier never came by",
+    "still waiting on the courier",
+    "when will my goods arrive",
+    "when do my goods get here",
+    "my goods haven't arrived",
+    "when will my goods be dispatched",
+    "are my goods on the way",
+    "where are my goods",
+    "the van never arrived",
+    "nobody delivered anything today",
+    "the delivery van didn't stop",
+    "no sign of the courier",
+    "courier didn't turn up today",
+    "the postman didn't bring it",
+    "my courier never turned up",
+    "the driver skipped my street",
+    "courier went to the wrong door",
+    "the parcel man never knocked",
+    "delivery bloke never came",
+    "my goods are late",
+    "goods still not here",
+    "still no goods",
+    "the courier forgot me",
+    "driver hasn't been yet",
+    "no show from the delivery",
+    "owt from the courier yet",
+    "still haven't had my bits",
+    "the little van icon hasn't moved",
+    "nowt's arrived",
+    "sat in all day and nothing",
+    "been in since 8 and no van",
+    "my things have gone walkabout",
+    "the lorry hasn't been round",
+    "the drop-off never happened",
+    "my kit hasn't rocked up",
+    "the porch is still empty",
+    "my consignment hasn't rocked up",
+    "the courier bottled it",
 ]
 UNSURE_BELOW = 0.6
 TRAINING_TIMEOUT = 45 * 60
@@ -81,8 +111,9 @@ def rasa_status(stack) -> Dict:
 
 
 def parse(stack, text: str) -> Dict:
-    status, body = call("POST", f"{stack.rasa_url}/model/parse?token={stack.rasa_token}",
-                        {"text": text})
+    status, body = call(
+        "POST", f"{stack.rasa_url}/model/parse?token={stack.rasa_token}", {"text": text}
+    )
     assert status == 200, body
     return body["intent"]
 
@@ -110,12 +141,18 @@ def original_model(stack, admin):
 
 
 def test_admin_turns_logged_chats_into_a_better_model_and_a_worse_one_is_refused(
-        stack, admin, project, original_model):
+    stack, admin, project, original_model
+):
     # 1. Customers ask; the running bot falls back on or is unsure about their messages.
     parsed = {text: parse(stack, text) for text in POOL}
-    unsure = sorted((text for text, intent in parsed.items()
-                     if intent["name"] == "nlu_fallback" or intent["confidence"] < UNSURE_BELOW),
-                    key=lambda text: (parsed[text]["name"] != "nlu_fallback", POOL.index(text)))[:8]
+    unsure = sorted(
+        (
+            text
+            for text, intent in parsed.items()
+            if intent["name"] == "nlu_fallback" or intent["confidence"] < UNSURE_BELOW
+        ),
+        key=lambda text: (parsed[text]["name"] != "nlu_fallback", POOL.index(text)),
+    )[:8]
     assert len(unsure) >= 4, parsed
     before = {}
     for n, text in enumerate(unsure):
@@ -135,8 +172,10 @@ def test_admin_turns_logged_chats_into_a_better_model_and_a_worse_one_is_refused
 
     # 3. The admin labels them as order status questions.
     for text in to_label:
-        status, decision = admin.post(f"/admin/review/{listed[text]['id']}/label",
-                                      {"action": "relabel", "intent": "order_status"})
+        status, decision = admin.post(
+            f"/admin/review/{listed[text]['id']}/label",
+            {"action": "relabel", "intent": "order_status"},
+        )
         assert status == 200 and decision["intent"] == "order_status", decision
     reviewed = yaml.safe_load((project / "data/nlu/reviewed.yml").read_text())
     [block] = [b for b in reviewed["nlu"] if b["intent"] == "order_status"]
@@ -176,8 +215,10 @@ def test_admin_turns_logged_chats_into_a_better_model_and_a_worse_one_is_refused
     understood = [text for text in to_label if parse(stack, text)["name"] == "order_status"]
     assert len(understood) >= len(to_label) - 1, [(t, parse(stack, t)) for t in to_label]
     fell_back = [text for text in to_label if "say it another way" in before[text]]
-    after = {text: Customer(stack, sender=f"e2e-after-{n}").says(text)
-             for n, text in enumerate(fell_back)}
+    after = {
+        text: Customer(stack, sender=f"e2e-after-{n}").says(text)
+        for n, text in enumerate(fell_back)
+    }
     # Instead of asking to rephrase, the bot now starts the order status form.
     answered = [text for text in fell_back if "order number" in after[text]]
     assert answered and len(answered) >= len(fell_back) - 1, after
