@@ -58,8 +58,8 @@ class ActionCancelOrder(VerifiedOrderAction):
             return []
         dispatcher.utter_message(
             text=f"Order {cancelled.order_id} is cancelled. You won't be charged the "
-            f"{money(cancelled.total_cents)}; if your bank shows a pending amount, it drops off in 3-5 "
-            "business days. A confirmation email is on its way."
+            f"{money(cancelled.total_cents)}; if your bank shows a pending amount, it drops off "
+            "in 3-5 business days. A confirmation email is on its way."
         )
         return []
 
@@ -74,6 +74,6 @@ def not_cancellable_message(order: Order) -> str:
             'You can return it instead: just say "start a return".'
         )
     return (
-        f"Order {order.order_id} has already shipped, so I can't cancel it any more. Once it arrives you "
-        'can return it for a refund: just say "start a return".'
+        f"Order {order.order_id} has already shipped, so I can't cancel it any more. "
+        'Once it arrives you can return it for a refund: just say "start a return".'
     )

@@ -297,6 +297,7 @@ class ActionHandback(ServicesMixin, Action):
         order_id = tracker.get_slot("verified_order_id")
         about = f" about order {order_id}" if order_id else ""
         dispatcher.utter_message(
-            text=f"Hi again, it's the Harbor & Pine assistant. Is there anything else I can help you with{about}?"
+            text="Hi again, it's the Harbor & Pine assistant. "
+            f"Is there anything else I can help you with{about}?"
         )
         return []

@@ -90,8 +90,9 @@ class OrderFormValidation(ServicesMixin, FormValidationAction, abc.ABC):
             return {"order_id": order_id, "order_system_unavailable": True}
         if order is None:
             dispatcher.utter_message(
-                text=f"I couldn't find an order with the number {order_id}. Order numbers look like "
-                "A1042 and are in your confirmation email. Could you check it?"
+                text=f"I couldn't find an order with the number {order_id}. "
+                "Order numbers look like A1042 and are in your confirmation email. "
+                "Could you check it?"
             )
             return {"order_id": None}
         slots: Slots = {"order_id": order_id, "request_blocked": False}

@@ -1,4 +1,6 @@
-"""Returns: check eligibility, let the customer pick items, reason and condition, create the return."""
+"""Returns: check eligibility, let the customer pick items, reason and condition, create the
+return.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "last
 _REASON_WORDS = [
     (
         "damaged",
-        r"broke|damag|defect|fault|crack|scratch|dent|not work|doesn.?t work|stopped working|torn|ripped",
+        r"broke|damag|defect|fault|crack|scratch|dent|not work|doesn.?t work|"
+        r"stopped working|torn|ripped",
     ),
     ("wrong_item", r"wrong|not what i ordered|different (item|colou?r|size)|incorrect"),
     ("doesnt_fit", r"fit|too (small|big|large|tight|loose|short|long)|size"),
@@ -109,8 +112,9 @@ class ValidateReturnForm(OrderFormValidation):
                 policy.conditions[c].lower() for c in sorted(policy.accepted_conditions)
             )
             dispatcher.utter_message(
-                text=f"I'm sorry, we can only accept returns of items that are {accepted}, so I can't "
-                "start this return. If you think the item is faulty, a person from our team can help."
+                text=f"I'm sorry, we can only accept returns of items that are {accepted}, "
+                "so I can't start this return. If you think the item is faulty, "
+                "a person from our team can help."
             )
             return {"return_condition": condition, "request_blocked": True}
         return {"return_condition": condition}
@@ -168,8 +172,9 @@ class ActionSubmitReturn(VerifiedOrderAction):
             return []
         if rules.needs_human_review(policy, items):
             dispatcher.utter_message(
-                text=f"Returns worth more than {money(policy.human_review_above_cents)} are reviewed by our "
-                "team, so I'm handing this one to a person with everything you've told me."
+                text=f"Returns worth more than {money(policy.human_review_above_cents)} "
+                "are reviewed by our team, so I'm handing this one to a person "
+                "with everything you've told me."
             )
             return await escalate(self, dispatcher, tracker, "business_rule")
         fee = rules.return_fee_cents(policy, reason)
@@ -185,9 +190,9 @@ class ActionSubmitReturn(VerifiedOrderAction):
         deducted = fee > 0 and record.refund_cents < sum(i.total_cents for i in items)
         fee_note = f" (after the {money(fee)} return shipping fee)" if deducted else ""
         dispatcher.utter_message(
-            text=f"Done! Your return {record.return_id} for {items_sentence(items)} is open. We'll email "
-            f"a prepaid return label to the address on the order within the hour. Please send the parcel "
-            f"within 14 days. Once it arrives and is inspected, we refund "
+            text=f"Done! Your return {record.return_id} for {items_sentence(items)} is open. "
+            "We'll email a prepaid return label to the address on the order within the hour. "
+            "Please send the parcel within 14 days. Once it arrives and is inspected, we refund "
             f"{money(record.refund_cents)}{fee_note} to your original payment method within "
             f"{policy.refund_business_days} business days."
         )
@@ -207,18 +212,26 @@ def ineligible_message(
     if problem is rules.Ineligible.NOT_DELIVERED:
         status = order.status.value.replace("_", " ")
         return (
-            f"Order {order.order_id} is {status}, and returns can only be started once an order is "
-            "delivered. If you no longer want it, I can help you cancel an order that hasn't shipped."
+            f"Order {order.order_id} is {status}, and returns can only be started once an order "
+            "is delivered. If you no longer want it, I can help you cancel an order "
+            "that hasn't shipped."
         )
     if problem is rules.Ineligible.WINDOW_CLOSED:
         return (
-            f"I'm sorry, order {order.order_id} was delivered on {day(order.delivered_on)}, and our "
-            f"{policy.window_days}-day return window closed on {day(eligibility.deadline)}. If an item "
-            "is faulty it may still be covered by our warranty: ask me about the warranty."
+            f"I'm sorry, order {order.order_id} was delivered on {day(order.delivered_on)}, "
+            f"and our {policy.window_days}-day return window closed on "
+            f"{day(eligibility.deadline)}. If an item is faulty it may still be covered by our "
+            "warranty: ask me about the warranty."
         )
     if problem is rules.Ineligible.ALL_FINAL_SALE:
-        return f"I'm sorry, everything in order {order.order_id} was sold as final sale, so it can't be returned."
-    return f'Everything returnable in order {order.order_id} is already part of a return. Ask me "where is my refund?" to see it.'
+        return (
+            f"I'm sorry, everything in order {order.order_id} was sold as final sale, "
+            "so it can't be returned."
+        )
+    return (
+        f"Everything returnable in order {order.order_id} is already part of a return. "
+        'Ask me "where is my refund?" to see it.'
+    )
 
 
 def pick_items(value: Any, items: Sequence[OrderItem]) -> List[OrderItem]:

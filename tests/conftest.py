@@ -10,7 +10,7 @@ import redis
 # Nothing leaves the machine during tests: no Rasa telemetry or error reports.
 os.environ["RASA_TELEMETRY_ENABLED"] = "false"
 
-from tests.redis_server import running_redis
+from tests.support.redis_server import running_redis
 
 
 @pytest.fixture(scope="session")

@@ -68,7 +68,7 @@ _CLOSED = (ConnectionClosed, WebsocketClosed)
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
 
-# ---- Redis keys of this channel (the outbox and handoff keys live in handoff.core.keys) -----------
+# ---- Redis keys of this channel (the outbox and handoff keys live in handoff.core.keys) ---------
 
 
 def rate_key(scope: str, subject: str, window: int) -> str:

@@ -1,4 +1,5 @@
-"""Start the product's processes (Redis, action server, Rasa, handoff service) and wait until they answer.
+"""Start the product's processes (Redis, action server, Rasa, handoff service) and wait until
+they answer.
 
 Used by ``make run`` (``python -m bot.devtools.stack``) and by the integration tests,
 so that what the tests exercise is exactly what a user runs.
@@ -342,10 +343,13 @@ def main() -> None:
                 f"  Demo store + widget:     {settings.handoff_url}/demo\n"
                 f"  CSR console:             {settings.handoff_url}/console\n"
                 f"  Chat in this terminal:   make shell\n"
-                f"  Chat over HTTP:          curl -s -XPOST {settings.rasa_url}/webhooks/rest/webhook "
+                f"  Chat over HTTP:          curl -s -XPOST "
+                f"{settings.rasa_url}/webhooks/rest/webhook "
                 f'-d \'{{"sender": "me", "message": "where is my order A1002?"}}\'\n'
-                f"  Handoff API (CSRs):      {settings.handoff_url}/api  (OpenAPI: {settings.handoff_url}/openapi.yaml)\n"
-                f"  Demo logins:             alice / {DEMO_PASSWORD} (CSR), admin / {DEMO_PASSWORD} (admin)\n"
+                f"  Handoff API (CSRs):      {settings.handoff_url}/api  "
+                f"(OpenAPI: {settings.handoff_url}/openapi.yaml)\n"
+                f"  Demo logins:             alice / {DEMO_PASSWORD} (CSR), "
+                f"admin / {DEMO_PASSWORD} (admin)\n"
                 f"  Redis:                   {settings.redis_url}\n"
                 f"  Logs:                    {settings.log_dir}/\n"
                 f"Press Ctrl+C to stop.",

@@ -3,9 +3,9 @@
     python -m bot.evaluation.benchmark [--benchmarks DIR] [--sample N] [--out docs/benchmarks]
                             [--pipelines ours,baseline] [--model NAME=PATH ...]
 
-For each pipeline (``ours`` = config.yml, ``baseline`` = bot/evaluation/baseline_config.yml, both trained
-on our own domain and data by ``bot.nlu.training.ensure_model``) the model is loaded once and every
-benchmark file (Bitext and CLINC150 dev/test, see ``$BENCHMARKS_DIR/README.md``) plus the
+For each pipeline (``ours`` = config.yml, ``baseline`` = bot/evaluation/baseline_config.yml, both
+trained on our own domain and data by ``bot.nlu.training.ensure_model``) the model is loaded once
+and every benchmark file (Bitext and CLINC150 dev/test, see ``$BENCHMARKS_DIR/README.md``) plus the
 project's own NLU test set is parsed. ``--model`` evaluates a given model file instead (e.g. an
 older one); the report flags a model not trained on the current inputs. Written to ``--out``:
 ``nlu.md`` (the figures), ``threshold.png`` (out-of-scope recall against false fallbacks for
@@ -331,7 +331,7 @@ def threshold_curve(
     points = []
     for threshold in thresholds:
 
-        def scores_of(side: Sequence[Parsed]) -> Scores:
+        def scores_of(side: Sequence[Parsed], threshold: float = threshold) -> Scores:
             return aggregate(
                 [
                     score(row, relabel(parse, threshold, ambiguity_threshold), mapping)
@@ -974,7 +974,7 @@ def plot_threshold(
         ax.plot(xs, ys, line, marker=".", color=color, label=r.name)
         if r.name == "ours":  # one label per distinct point: the thresholds that land there
             spots: Dict[Tuple[float, float], List[float]] = defaultdict(list)
-            for p, x, y in zip(points, xs, ys):
+            for p, x, y in zip(points, xs, ys, strict=True):
                 spots[(round(x, 6), round(y, 6))].append(p.threshold)
             for i, ((x, y), ts) in enumerate(spots.items()):
                 text = f"{ts[0]:.2f}" if len(ts) == 1 else f"{ts[0]:.2f}–{ts[-1]:.2f}"

@@ -54,7 +54,8 @@ class Report:
 
     def summary(self, name: str) -> str:
         lines = [
-            f"{name}: intent accuracy {self.accuracy:.1%} ({sum(p.correct for p in self.predictions)}"
+            f"{name}: intent accuracy {self.accuracy:.1%} "
+            f"({sum(p.correct for p in self.predictions)}"
             f"/{len(self.predictions)})"
         ]
         lines += [f"  confused {e} -> {p}: {n}" for (e, p), n in self.confusions(5)]
@@ -74,7 +75,8 @@ def faq_label(parse: Dict[str, Any]) -> str:
     """``faq/<topic>`` from the response selector; "faq" if it gave no topic.
 
     A ResponseSelector configured with ``retrieval_intent: faq`` reports under the key
-    "faq"; one without it (Rasa's default pipeline, bot/evaluation/baseline_config.yml) under "default".
+    "faq"; one without it (Rasa's default pipeline, bot/evaluation/baseline_config.yml) under
+    "default".
     """
     selectors = parse.get("response_selector") or {}
     selector = selectors.get("faq") or selectors.get("default") or {}

@@ -25,7 +25,8 @@ _READABLE = re.compile(r"[A-Za-z0-9]")
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
 class UnreadableTextGuard(GraphComponent, IntentClassifier):
-    """Treat messages with no Latin letter or digit (emoji, other scripts, blanks) as not understood.
+    """Treat messages with no Latin letter or digit (emoji, other scripts, blanks) as not
+    understood.
 
     The classifier was trained on English only, so whatever it predicts for
     "我的订单在哪里" or "🙏🔥" is a guess, often a confident one. Falling back

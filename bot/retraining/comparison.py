@@ -140,7 +140,9 @@ def score(pairs: Sequence[Tuple[str, str]], top_confusions: int = 10) -> Score:
 
 
 def per_intent_f1(pairs: Sequence[Tuple[str, str]]) -> Dict[str, float]:
-    """F1 of every label that appears as expected (labels only predicted count as errors elsewhere)."""
+    """F1 of every label that appears as expected (labels only predicted count as errors
+    elsewhere).
+    """
     true_pos = Counter(e for e, p in pairs if e == p)
     expected = Counter(e for e, _ in pairs)
     predicted = Counter(p for _, p in pairs)
@@ -205,7 +207,9 @@ def build_comparison(
     paths: Mapping[str, str],
     max_drop: float = 0.0,
 ) -> Comparison:
-    """A comparison from (expected, predicted) pairs per data set and model (``candidate``/``running``)."""
+    """A comparison from (expected, predicted) pairs per data set and model
+    (``candidate``/``running``).
+    """
     datasets = {}
     for name, by_model in predictions.items():
         new = score(by_model["candidate"])

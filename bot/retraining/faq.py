@@ -1,4 +1,5 @@
-"""New FAQ entries (e.g. from a CSR's answer): examples to the reviewed file, answer to the responses.
+"""New FAQ entries (e.g. from a CSR's answer): examples to the reviewed file, answer to the
+responses.
 
 The responses file is hand-written (its comments explain the store's rules), so
 the answer is appended with ruamel.yaml's round trip, which keeps comments,

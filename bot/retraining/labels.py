@@ -131,7 +131,9 @@ def known_intents(config: RetrainingConfig) -> List[str]:
 
 
 def faq_topics(config: RetrainingConfig) -> List[str]:
-    """Topics that have an answer (``utter_faq/<topic>``) in the domain or the FAQ responses file."""
+    """Topics that have an answer (``utter_faq/<topic>``) in the domain or the FAQ responses
+    file.
+    """
     topics = set()
     for path in (config.path("domain.yml"), config.path(config.faq_responses_file)):
         for name in _yaml(path).get("responses") or {}:

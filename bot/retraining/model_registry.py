@@ -108,7 +108,7 @@ class ModelRegistry:
     async def running(self) -> Dict[str, Optional[str]]:
         """Rasa URL -> file name of the model it runs (None when it did not answer)."""
         names = await asyncio.gather(*(self._status(url) for url in self._config.rasa_urls))
-        return dict(zip(self._config.rasa_urls, names))
+        return dict(zip(self._config.rasa_urls, names, strict=True))
 
     async def running_model(self) -> Optional[Path]:
         """The model the servers run now (the first server that answers), as a local file."""
@@ -195,7 +195,8 @@ class ModelRegistry:
         return activation
 
     def prune(self, keep: Optional[int] = None, protect: tuple = ()) -> List[str]:
-        """Delete the oldest models beyond ``keep`` (default ``keep_models``), never a protected one.
+        """Delete the oldest models beyond ``keep`` (default ``keep_models``), never a protected
+        one.
 
         Returns:
             The names deleted.

@@ -300,7 +300,7 @@ async def _with_status(
         return items
     decisions = await redis.hmget(keys.DECISIONS, [i.id for i in items])
     kept = []
-    for item, raw in zip(items, decisions):
+    for item, raw in zip(items, decisions, strict=True):
         if raw:
             item.decision = json.loads(raw)
             item.status = item.decision["action"]

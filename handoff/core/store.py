@@ -150,7 +150,7 @@ class HandoffStore:
                 pipe.hgetall(keys.conversation(conv_id))
             records = await pipe.execute()
         found = [Conversation.from_hash(r) for r in records if r]
-        stale = [i for i, r in zip(ids, records) if not r]
+        stale = [i for i, r in zip(ids, records, strict=True) if not r]
         if stale:
             # A record expired while queued: drop it so the queue heals itself.
             await self._redis.zrem(keys.QUEUE, *stale)

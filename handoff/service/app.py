@@ -82,7 +82,8 @@ async def _open(app: Sanic, _loop: object = None) -> None:
         resume_action=config.resume_action,
         max_message_chars=config.max_message_chars,
     )
-    # The admins' retraining tools (handoff/service/admin_routes.py): models and background training.
+    # The admins' retraining tools (handoff/service/admin_routes.py): models and background
+    # training.
     app.ctx.models = ModelRegistry(app.ctx.redis, config.retraining)
     app.ctx.training = TrainingJobs(app.ctx.redis, config.retraining, registry=app.ctx.models)
 

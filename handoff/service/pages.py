@@ -1,4 +1,5 @@
-"""The pages the handoff service serves to browsers: demo store, CSR console, admin page, widget files.
+"""The pages the handoff service serves to browsers: demo store, CSR console, admin page,
+widget files.
 
 Plain files from ``handoff/service/static/`` (no build step, nothing fetched from the
 internet). None of them needs a login: the console logs in through the API,

@@ -33,7 +33,8 @@ async def test_a_returnable_order_asks_for_items_reason_and_condition(services, 
         ValidateReturnForm(services), domain, {}, {"order_id": "A1001"}, "return_form"
     )
     assert "request_blocked" not in slots or not slots["request_blocked"]
-    # A1001 has one final-sale item, so exactly one item is returnable and is chosen for the customer.
+    # A1001 has one final-sale item, so exactly one item is returnable and is chosen for the
+    # customer.
     returnable = [i for i in order.items if not i.final_sale]
     assert len(returnable) == 1
     slots, said = await run(

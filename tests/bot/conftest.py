@@ -14,8 +14,8 @@ from sanic import Sanic
 from bot.channel.widget import WidgetInput, WidgetSettings
 from handoff.core.outbox import Outbox
 from handoff.core.store import HandoffStore
-from tests.redis_server import async_client, free_port
-from tests.sanic_server import serving as sanic_serving
+from tests.support.redis_server import async_client, free_port
+from tests.support.sanic_server import serving as sanic_serving
 
 SECRET = "widget-test-secret-that-is-long-enough-0123456789"
 MAX_CHARS = 50

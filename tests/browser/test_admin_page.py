@@ -12,8 +12,8 @@ import pytest
 
 from bot.devtools.stack import DEMO_PASSWORD
 from tests.browser.conftest import publish_screenshot
-from tests.integration.clients import Csr, call
 from tests.integration.conftest import Customer
+from tests.support.clients import Csr, call
 
 pytestmark = pytest.mark.model
 

@@ -80,7 +80,7 @@ def open_demo(browser, stack, **context_args):
 def test_pages_are_served_without_login(stack):
     import urllib.request
 
-    from tests.integration.clients import call
+    from tests.support.clients import call
 
     with urllib.request.urlopen(f"{stack.handoff_url}/demo", timeout=10) as response:
         page = response.read().decode()
@@ -295,7 +295,7 @@ def test_customer_and_csr_chat_through_handoff_and_a_reload_keeps_everything(bro
 def test_queue_announces_new_chats_turns_late_waits_red_and_a_lost_claim_says_so(
     browser, stack, shots
 ):
-    from tests.integration.clients import Csr, WidgetCustomer
+    from tests.support.clients import Csr, WidgetCustomer
 
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     console = context.new_page()
@@ -328,7 +328,7 @@ def test_queue_announces_new_chats_turns_late_waits_red_and_a_lost_claim_says_so
 
 
 def test_widget_reconnects_after_a_drop_and_shows_nothing_twice(browser, stack, shots):
-    from tests.integration.clients import Csr
+    from tests.support.clients import Csr
 
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     shop = context.new_page()
@@ -404,7 +404,7 @@ def test_closing_with_a_resolution_asks_the_customer_and_shows_the_rating(browse
 
 
 def test_transfer_hands_the_conversation_to_another_csr(browser, stack, shots):
-    from tests.integration.clients import WidgetCustomer
+    from tests.support.clients import WidgetCustomer
 
     customer = WidgetCustomer(stack.rasa_url)
     customer.says("I want to talk to a person")

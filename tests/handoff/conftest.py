@@ -7,7 +7,7 @@ import pytest
 from handoff.core.auth import Auth
 from handoff.core.outbox import Outbox
 from handoff.core.store import HandoffStore
-from tests.redis_server import async_client
+from tests.support.redis_server import async_client
 
 SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 # Real scrypt, cheaper cost: logins are most of the API tests' time otherwise.

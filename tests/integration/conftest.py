@@ -1,4 +1,6 @@
-"""A customer on Rasa's REST channel, for conversations through the real stack (``stack`` in tests/conftest.py)."""
+"""A customer on Rasa's REST channel, for conversations through the real stack (``stack`` in
+tests/conftest.py).
+"""
 
 from __future__ import annotations
 

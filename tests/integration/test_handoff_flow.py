@@ -1,4 +1,6 @@
-"""A customer on the widget, a CSR on the console API, and the bot in between — every process real."""
+"""A customer on the widget, a CSR on the console API, and the bot in between — every process
+real.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from bot.devtools.stack import DEMO_PASSWORD
-from tests.integration.clients import Csr, WidgetCustomer, call
+from tests.support.clients import Csr, WidgetCustomer, call
 
 pytestmark = pytest.mark.model
 

@@ -36,7 +36,9 @@ def test_intent_accuracy_on_the_test_set_meets_the_target(nlu_agent):
 
 
 def test_no_benchmark_message_is_in_the_training_data():
-    """The benchmarks measure understanding of text nobody here wrote: none may leak into training."""
+    """The benchmarks measure understanding of text nobody here wrote: none may leak into
+    training.
+    """
     train = {_norm(text) for text in _training_texts()}
     leaked = [(name, text) for name, text in _benchmark_texts() if _norm(text) in train]
     assert leaked == [], "benchmark texts in the training data"

@@ -1,4 +1,6 @@
-"""Models on disk, activation on a real Rasa server (``PUT /model``), refusal of worse models, rollback."""
+"""Models on disk, activation on a real Rasa server (``PUT /model``), refusal of worse models,
+rollback.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from bot.retraining.errors import (
     RasaUnavailable,
 )
 from bot.retraining.model_registry import ModelRegistry
-from tests.retraining.conftest import copy_project, write_tiny_config
+from tests.bot.retraining.conftest import copy_project, write_tiny_config
 
 TOKEN = "test-token"
 

@@ -11,7 +11,7 @@ from bot.retraining import keys
 from bot.retraining.errors import InvalidFilter
 from bot.retraining.review import build_review, item_id, remembered_item
 from handoff.core.store import HandoffStore
-from tests.retraining.conftest import action, bot, pause, save_tracker, user
+from tests.bot.retraining.conftest import action, bot, pause, save_tracker, user
 
 T0 = 1_760_000_000.0  # 2025-10-09T08:53:20Z
 FALLBACK_RANKING = [

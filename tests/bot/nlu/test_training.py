@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Dict
 
 from bot.nlu.training import ensure_model
-from tests.retraining.conftest import copy_project, write_one_epoch_config
+from tests.bot.retraining.conftest import copy_project, write_one_epoch_config
 
 
 def _members(model: Path) -> Dict[str, str]:

@@ -1,4 +1,6 @@
-"""Small HTTP clients for the integration tests: a customer on the widget, a CSR on the console API."""
+"""Small HTTP clients for the integration tests: a customer on the widget, a CSR on the console
+API.
+"""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from bot.retraining.errors import InvalidLabel, ItemNotFound
 from bot.retraining.labels import decisions, known_intents, label
 from bot.retraining.nlu_data import HEADER, read_examples
 from bot.retraining.review import build_review
-from tests.retraining.conftest import save_tracker, user
+from tests.bot.retraining.conftest import save_tracker, user
 
 T0 = 1_760_000_000.0
 

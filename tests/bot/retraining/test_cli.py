@@ -11,7 +11,7 @@ import pytest
 
 from handoff.core.errors import ConfigError
 from handoff.core.settings import REPO_ROOT, load_config
-from tests.retraining.conftest import save_tracker, user, write_tiny_config
+from tests.bot.retraining.conftest import save_tracker, user, write_tiny_config
 
 T0 = 1_760_000_000.0
 

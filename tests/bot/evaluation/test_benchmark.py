@@ -111,7 +111,7 @@ def test_score_names_an_unmapped_source_intent():
 
 def _outcomes(*pairs, tags=None):
     tags = tags or [""] * len(pairs)
-    return [score(Row("t", s, tag), p, MAPPING) for (s, p), tag in zip(pairs, tags)]
+    return [score(Row("t", s, tag), p, MAPPING) for (s, p), tag in zip(pairs, tags, strict=True)]
 
 
 def test_aggregate_rates():

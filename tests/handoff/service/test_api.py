@@ -18,8 +18,8 @@ from handoff.core.settings import from_mapping
 from handoff.core.store import HandoffStore
 from handoff.service.app import create_app
 from tests.handoff.conftest import FAST_SCRYPT_N, SECRET, FakeRasa
-from tests.redis_server import async_client, free_port
-from tests.sanic_server import serving
+from tests.support.redis_server import async_client, free_port
+from tests.support.sanic_server import serving
 
 PASSWORD = "s3cret-pass"
 

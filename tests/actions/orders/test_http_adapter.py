@@ -23,7 +23,7 @@ from actions.orders.factory import order_system_from_config
 from actions.orders.http_client import HttpOrderSystem
 from actions.orders.reference_server import create_app
 from actions.orders.sqlite_store import SQLiteOrderSystem
-from tests.orders.conftest import TODAY
+from tests.actions.orders.conftest import TODAY
 
 
 def _a1001_json():

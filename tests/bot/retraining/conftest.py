@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from handoff.core.settings import RetrainingConfig
-from tests.redis_server import async_client
+from tests.support.redis_server import async_client
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PROJECT_FILES = ("domain.yml", "config.yml", "data", "tests/nlu/test_nlu.yml")
 
 # One epoch per component, no spaCy: a training of the real data in about a minute.

@@ -22,9 +22,9 @@ import pytest
 import yaml
 
 from bot.devtools.stack import DEMO_PASSWORD
-from tests.integration.clients import Csr, call
+from tests.bot.retraining.conftest import write_one_epoch_config
 from tests.integration.conftest import Customer
-from tests.retraining.conftest import write_one_epoch_config
+from tests.support.clients import Csr, call
 
 pytestmark = [pytest.mark.model, pytest.mark.end_to_end]
 

@@ -20,8 +20,8 @@ from handoff.core.auth import Auth
 from handoff.core.settings import REPO_ROOT, from_mapping
 from handoff.core.store import HandoffStore
 from tests.handoff.conftest import FAST_SCRYPT_N, SECRET
-from tests.handoff.test_api import PASSWORD, Api, error_code, running
-from tests.redis_server import async_client
+from tests.handoff.service.test_api import PASSWORD, Api, error_code, running
+from tests.support.redis_server import async_client
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -32,7 +32,9 @@ NOW = time.time()
 
 
 class ModelServer:
-    """Answers ``GET /status`` and ``PUT /model`` like ``rasa run --enable-api`` and records calls."""
+    """Answers ``GET /status`` and ``PUT /model`` like ``rasa run --enable-api`` and records
+    calls.
+    """
 
     def __init__(self, token: str = "rasa-token"):
         self.token = token
@@ -202,7 +204,9 @@ async def log_conversation(redis, sender, events):
 
 
 async def log_chats(redis):
-    """Three customers ask the same odd question, one is understood, one falls back and escalates."""
+    """Three customers ask the same odd question, one is understood, one falls back and
+    escalates.
+    """
     for n in range(3):
         t = NOW - 3600 + n * 60
         await log_conversation(

@@ -14,7 +14,7 @@ from handoff.core.settings import REPO_ROOT
 from handoff.service import __main__ as handoff_main
 from handoff.service import accounts
 from tests.handoff.conftest import SECRET
-from tests.redis_server import free_port
+from tests.support.redis_server import free_port
 
 
 def run_accounts(args, redis_url, stdin=""):

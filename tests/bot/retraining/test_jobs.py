@@ -11,7 +11,7 @@ from bot.nlu.training import model_fingerprint
 from bot.retraining import keys
 from bot.retraining.errors import InvalidInput, JobRunning, NoJob
 from bot.retraining.jobs import Job, Progress, TrainingJobs, planned_epochs
-from tests.retraining.conftest import write_tiny_config
+from tests.bot.retraining.conftest import write_tiny_config
 
 TRAIN_TIMEOUT = 600
 

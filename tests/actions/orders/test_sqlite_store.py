@@ -20,7 +20,7 @@ from actions.orders.adapter import OrderNotFound, OrderSystemUnavailable, Reques
 from actions.orders.demo_store import build_demo_store, main, seed_demo_store
 from actions.orders.records import OrderStatus, ReturnStatus
 from actions.orders.sqlite_store import SQLiteOrderSystem
-from tests.orders.conftest import TODAY, days_ago
+from tests.actions.orders.conftest import TODAY, days_ago
 
 JANE = "jane.doe@example.com"
 JANES_ORDERS = {"A1001", "A1002", "A1003", "A1005", "A1006"}

@@ -7,7 +7,7 @@ from typing import AsyncIterator
 
 from sanic import Sanic
 
-from tests.redis_server import free_port
+from tests.support.redis_server import free_port
 
 
 @asynccontextmanager
