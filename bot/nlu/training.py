@@ -4,6 +4,11 @@ Training takes minutes; the inputs (config, domain, data, spaCy pipeline,
 Rasa version) change rarely. The model is named after a hash of those inputs
 and kept in a user-level cache, so a fresh clone on the same machine (CI,
 a second checkout) copies it instead of training again.
+
+This module is the one place that knows how to invoke ``rasa train``:
+:func:`train_command` builds the command line, :func:`train` runs it (``ensure_model``, the
+tests), and the retraining jobs (:mod:`bot.retraining.jobs`) run the same command themselves to
+stream its progress.
 """
 
 from __future__ import annotations
@@ -15,12 +20,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterable, List, Optional
+from typing import Any, Iterable, List, Optional
 
 from bot.nlu import spacy_pipeline
 
 MODEL_INPUTS = ("config.yml", "domain.yml", "data")
 MODELS_DIR = Path("models")
+MODEL_SUFFIX = ".tar.gz"
 
 
 def cache_dir() -> Path:
@@ -65,9 +71,9 @@ def ensure_model(
     """
     spacy_pipeline.ensure_built(project_dir / spacy_pipeline.DEFAULT_OUTPUT)
     fingerprint = model_fingerprint(project_dir, config)
-    filename = f"{name}-{fingerprint}.tar.gz"
-    target = project_dir / MODELS_DIR / filename
-    cached = cache_dir() / filename
+    stem = f"{name}-{fingerprint}"
+    target = model_file(project_dir / MODELS_DIR, stem)
+    cached = cache_dir() / target.name
     if target.exists():
         print(f"model up to date: {target}")
         return target
@@ -76,16 +82,35 @@ def ensure_model(
         shutil.copy2(cached, target)
         print(f"model restored from cache: {target}")
         return target
-    _train(project_dir, config, target, nlu_only)
+    print(f"training {target.name} (this takes a few minutes)...", flush=True)
+    train(project_dir, config, MODELS_DIR, stem, nlu_only=nlu_only)
     cached.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(target, cached)
     return target
 
 
-def _train(project_dir: Path, config: str, target: Path, nlu_only: bool = False) -> None:
-    print(f"training {target.name} (this takes a few minutes)...", flush=True)
-    what = ["nlu", "--nlu", "data"] if nlu_only else ["--data", "data", "--force"]
-    command = [
+def model_file(out: Path, name: str) -> Path:
+    """Where ``rasa train --out <out> --fixed-model-name <name>`` puts the model."""
+    return out / f"{name}{MODEL_SUFFIX}"
+
+
+def train_command(
+    config: str,
+    out: Path,
+    name: str,
+    *,
+    nlu_only: bool = False,
+    domain: str = "domain.yml",
+    data: str = "data",
+) -> List[str]:
+    """The ``rasa train`` command line: the model ``<out>/<name>.tar.gz`` from ``config``.
+
+    Relative paths are from the project directory it runs in. ``nlu_only`` trains the
+    NLU pipeline alone (``rasa train nlu``); otherwise the whole model, even when Rasa thinks
+    an older model in ``out`` would do (``--force``).
+    """
+    what = ["nlu", "--nlu", data] if nlu_only else ["--data", data, "--force"]
+    return [
         sys.executable,
         "-m",
         "rasa",
@@ -94,15 +119,38 @@ def _train(project_dir: Path, config: str, target: Path, nlu_only: bool = False)
         "--config",
         config,
         "--domain",
-        "domain.yml",
+        domain,
         "--out",
-        str(target.parent),
+        str(out),
         "--fixed-model-name",
-        target.name[: -len(".tar.gz")],
+        name,
     ]
-    subprocess.run(command, cwd=project_dir, check=True)
-    if not target.exists():
-        raise RuntimeError(f"rasa train finished but {target} is missing")
+
+
+def train(
+    project_dir: Path,
+    config: str,
+    out: Path,
+    name: str,
+    *,
+    nlu_only: bool = False,
+    **run_options: Any,
+) -> Path:
+    """Run ``rasa train`` in ``project_dir`` and return the model file it wrote.
+
+    ``out`` is relative to ``project_dir`` (or absolute); ``run_options`` go to
+    :func:`subprocess.run` (``env``, ``capture_output``, ``timeout``...).
+
+    Raises:
+        subprocess.CalledProcessError: rasa train failed.
+        RuntimeError: it finished without writing the model.
+    """
+    command = train_command(config, out, name, nlu_only=nlu_only)
+    subprocess.run(command, cwd=project_dir, check=True, **run_options)
+    model = model_file(Path(project_dir) / out, name)
+    if not model.exists():
+        raise RuntimeError(f"rasa train finished but {model} is missing")
+    return model
 
 
 def main(argv: Optional[List[str]] = None) -> None:

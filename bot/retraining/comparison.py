@@ -3,7 +3,7 @@
 Loading a model needs TensorFlow and a gigabyte of memory, which the web
 service must never pay: :func:`compare` runs this module as a subprocess
 (``python -m bot.retraining.comparison ... --json out.json``) and reads the JSON.
-Scoring reuses :mod:`bot.evaluation.scoring`, so "right" means what it means in the tests.
+Scoring is :mod:`bot.evaluation.scoring`'s, so "right" means what it means in the tests.
 """
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from bot.evaluation import scoring
 from bot.retraining.errors import EvaluationFailed
 
-VERDICTS = ("better", "not_worse", "worse")
 EPSILON = 1e-9  # float noise must not turn "equal" into "worse"
 
 
@@ -126,33 +125,15 @@ class Comparison:
 
 def score(pairs: Sequence[Tuple[str, str]], top_confusions: int = 10) -> Score:
     """Accuracy, macro-F1 over the expected labels, per-intent F1 and the top confusions."""
-    total = len(pairs)
-    right = sum(e == p for e, p in pairs)
-    f1 = per_intent_f1(pairs)
-    confusions = Counter((e, p) for e, p in pairs if e != p).most_common(top_confusions)
+    f1 = scoring.per_intent_f1(pairs)
+    confusions = scoring.confusions(pairs, top_confusions)
     return Score(
-        accuracy=round(right / total, 4) if total else 0.0,
-        macro_f1=round(sum(f1.values()) / len(f1), 4) if f1 else 0.0,
+        accuracy=round(scoring.accuracy(pairs).value or 0.0, 4),
+        macro_f1=round(scoring.macro_f1(f1), 4),
         f1=f1,
         confusions=[{"expected": e, "predicted": p, "count": n} for (e, p), n in confusions],
-        examples=total,
+        examples=len(pairs),
     )
-
-
-def per_intent_f1(pairs: Sequence[Tuple[str, str]]) -> Dict[str, float]:
-    """F1 of every label that appears as expected (labels only predicted count as errors
-    elsewhere).
-    """
-    true_pos = Counter(e for e, p in pairs if e == p)
-    expected = Counter(e for e, _ in pairs)
-    predicted = Counter(p for _, p in pairs)
-    f1 = {}
-    for label in sorted(expected):
-        precision = true_pos[label] / predicted[label] if predicted[label] else 0.0
-        recall = true_pos[label] / expected[label]
-        both = precision + recall
-        f1[label] = round(2 * precision * recall / both, 4) if both else 0.0
-    return f1
 
 
 def changes(candidate: Score, running: Optional[Score]) -> List[Dict[str, Any]]:
@@ -352,7 +333,7 @@ def _predict_all(
     from rasa.core.agent import Agent
     from tqdm import tqdm
 
-    from bot.evaluation.scoring import predict
+    from bot.evaluation.parsing import predict
 
     agent = Agent.load(str(model))
     results = {}
@@ -381,7 +362,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parser.parse_args(argv)
     _quiet_logs()
 
-    from bot.evaluation.scoring import load_examples
+    from bot.evaluation.datasets import load_examples
 
     datasets = {"test_set": load_examples(args.test_set)}
     paths = {"test_set": str(args.test_set)}

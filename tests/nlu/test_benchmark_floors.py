@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import pytest
 
-from bot.evaluation.benchmark import (
-    confusions,
+from bot.evaluation.datasets import (
     default_benchmarks_dir,
-    evaluate_benchmark,
     load_mapping,
     load_rows,
     stratified_sample,
-    summary_line,
 )
-from tests.conftest import NLU_RESULTS
+from bot.evaluation.parsing import evaluate_benchmark
+from bot.evaluation.report import summary_line
+from bot.evaluation.rules import confusions
+from tests.support.report import NLU_RESULTS
 
 BITEXT_DEV_SAMPLE = 250  # stratified by source intent, fixed seed; CLINC dev is used whole (120)
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.evaluation.scoring import evaluate_file, load_examples
-from tests.conftest import NLU_RESULTS
+from bot.evaluation.datasets import load_examples
+from bot.evaluation.parsing import evaluate_file
+from tests.support.report import NLU_RESULTS
 
 TEST_SET = Path("tests/nlu/test_nlu.yml")
 TARGET_ACCURACY = 0.90

@@ -12,8 +12,8 @@ import tarfile
 from pathlib import Path
 from typing import Dict
 
-from bot.nlu.training import ensure_model
-from tests.bot.retraining.conftest import copy_project, write_one_epoch_config
+from bot.nlu.training import ensure_model, model_file, train_command
+from tests.support.project import copy_project, write_one_epoch_config
 
 
 def _members(model: Path) -> Dict[str, str]:
@@ -36,3 +36,14 @@ def test_two_trainings_of_the_same_inputs_give_the_same_weights(tmp_path, monkey
     assert first.keys() == second.keys()
     # metadata.json holds the training date; everything else is the model.
     assert [name for name in first if first[name] != second[name]] == ["metadata.json"]
+
+
+def test_the_one_rasa_train_command_line():
+    full = train_command("config.yml", Path("models"), "storefront-abc")
+    assert full[1:4] == ["-m", "rasa", "train"] and full[4:7] == ["--data", "data", "--force"]
+    assert full[full.index("--out") + 1] == "models"
+    assert full[full.index("--fixed-model-name") + 1] == "storefront-abc"
+    nlu = train_command("c.yml", Path("/tmp/out"), "baseline", nlu_only=True)
+    assert nlu[3:7] == ["train", "nlu", "--nlu", "data"] and "--force" not in nlu
+    assert nlu[nlu.index("--config") + 1] == "c.yml"
+    assert model_file(Path("/tmp/out"), "baseline") == Path("/tmp/out/baseline.tar.gz")

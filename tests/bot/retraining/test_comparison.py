@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.retraining.comparison import Comparison, build_comparison, command, per_intent_f1, score
+from bot.retraining.comparison import Comparison, build_comparison, command, score
 
 PAIRS = [("a", "a"), ("a", "a"), ("a", "b"), ("b", "b"), ("c", "a")]
 
@@ -21,8 +21,8 @@ def test_score_accuracy_macro_f1_and_confusions():
     ]
 
 
-def test_per_intent_f1_of_perfect_and_empty_predictions():
-    assert per_intent_f1([("x", "x"), ("y", "y")]) == {"x": 1.0, "y": 1.0}
+def test_score_of_perfect_and_empty_predictions():
+    assert score([("x", "x"), ("y", "y")]).f1 == {"x": 1.0, "y": 1.0}
     assert score([]).accuracy == 0.0 and score([]).macro_f1 == 0.0
 
 
