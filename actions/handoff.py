@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from actions.formatting import order_status_message
 from actions.orders.adapter import OrderSystemError
 from actions.services import ServicesMixin
-from handoff.core.errors import HandoffError, InvalidTransition
+from handoff.core.errors import DomainError, InvalidTransition
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ async def escalate(
             text="A person from our support team already has this conversation."
         )
         return []
-    except (RedisError, HandoffError, OSError) as exc:
+    except (RedisError, DomainError, OSError) as exc:
         logger.error("escalation of %s failed: %s", tracker.sender_id, exc)
         dispatcher.utter_message(response="utter_handoff_unavailable")
         return []
@@ -82,18 +82,22 @@ async def escalate(
 
 
 async def conversation_context(action: ServicesMixin, tracker: Tracker) -> Dict[str, Any]:
-    """Transcript, slots, order, page and a summary: what a CSR reads before replying."""
-    first = next((e for e in tracker.events if e.get("event") == "user"), {})
+    """Transcript, slots, order, page and a summary: what a CSR reads before replying.
+
+    Built from the applied events: what a restart, rewind or undo took back is left out.
+    """
+    events = tracker.applied_events()
+    first = next((e for e in events if e.get("event") == "user"), {})
     metadata = first.get("metadata") or {}
     latest = tracker.latest_message.get("metadata") or {}
     context: Dict[str, Any] = {
-        "transcript": transcript(tracker.events),
+        "transcript": transcript(events),
         "slots": {
             k: tracker.get_slot(k)
             for k in CONTEXT_SLOTS
             if tracker.get_slot(k) not in (None, [], False, 0)
         },
-        "summary": summary(tracker.events),
+        "summary": summary(events),
     }
     for key in ("page_url", "locale"):
         value = latest.get(key) or metadata.get(key)
@@ -225,7 +229,7 @@ class ActionHandleFallback(ServicesMixin, Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        user_turns = [e for e in tracker.events if e.get("event") == "user"]
+        user_turns = [e for e in tracker.applied_events() if e.get("event") == "user"]
         previous = user_turns[-2] if len(user_turns) > 1 else {}
         previous_intent = ((previous.get("parse_data") or {}).get("intent") or {}).get("name")
         if previous_intent != FALLBACK:
@@ -277,7 +281,7 @@ class ActionCreateTicket(ServicesMixin, Action):
                 context=await conversation_context(self, tracker),
             )
             await store.leave_ticket(tracker.sender_id, email)
-        except (RedisError, HandoffError, OSError) as exc:
+        except (RedisError, DomainError, OSError) as exc:
             logger.error("ticket for %s failed: %s", tracker.sender_id, exc)
             dispatcher.utter_message(response="utter_handoff_unavailable")
             return reset

@@ -93,12 +93,6 @@ async def label(
     return decision
 
 
-async def decisions(redis: Redis) -> List[Decision]:
-    """Every decision taken so far."""
-    raw = await redis.hgetall(keys.DECISIONS)
-    return [Decision(**json.loads(value)) for value in raw.values()]
-
-
 async def find_item(redis: Redis, config: RetrainingConfig, item_id: str) -> ReviewItem:
     """The review item with this id: as last listed, else from a full scan of the trackers.
 

@@ -20,7 +20,7 @@ without Redis.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Dict, FrozenSet, Mapping, Union
+from typing import FrozenSet, Mapping, Union
 
 from handoff.core.errors import InvalidTransition
 
@@ -88,11 +88,6 @@ def next_state(state: StateLike, event: Event) -> State:
     return after
 
 
-def can(state: StateLike, event: Event) -> bool:
-    """Whether ``event`` is legal in ``state``."""
-    return as_state(state) in TRANSITIONS[event]
-
-
 def allowed_events(state: StateLike) -> FrozenSet[Event]:
     """Every event that is legal in ``state`` (the console uses it to enable buttons)."""
     current = as_state(state)
@@ -145,11 +140,3 @@ def to_ticket(state: StateLike) -> State:
 def reopen_bot(state: StateLike) -> State:
     """A customer whose conversation ended writes again and the bot answers."""
     return next_state(state, Event.REOPEN_BOT)
-
-
-def table() -> Dict[str, Dict[str, str]]:
-    """The transition table as plain strings (served to the console and the docs)."""
-    return {
-        event.value: {a.value: b.value for a, b in moves.items()}
-        for event, moves in TRANSITIONS.items()
-    }

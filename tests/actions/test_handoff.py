@@ -15,7 +15,8 @@ from actions.handoff import (
 from actions.order_status import ActionOrderStatus
 from actions.orders.adapter import OrderSystemUnavailable
 from handoff.core.lifecycle import State
-from tests.actions.conftest import NeverOpen, texts, tracker
+from tests.support.actions import NeverOpen, texts
+from tests.support.trackers import tracker
 
 EARLIER = [
     {
@@ -102,6 +103,53 @@ async def test_the_first_misunderstanding_asks_to_rephrase_the_second_escalates(
     assert any(e["event"] == "pause" for e in events)
     conv = await services.handoff.get("f1")
     assert conv.reason == "nlu_fallback" and abs(conv.confidence - 0.2) < 1e-6
+
+
+RESTART = {"event": "restart", "timestamp": 0.7}
+
+
+async def test_a_misunderstanding_before_a_restart_does_not_count(services, domain):
+    missed = [
+        {
+            "event": "user",
+            "text": "blorp",
+            "timestamp": 0.5,
+            "parse_data": {"intent": {"name": "nlu_fallback", "confidence": 0.3}},
+        },
+        {"event": "action", "name": "action_handle_fallback", "timestamp": 0.6},
+    ]
+    for taken_back in ([RESTART], [{"event": "rewind", "timestamp": 0.7}]):
+        dispatcher = CollectingDispatcher()
+        events = await ActionHandleFallback(services).run(
+            dispatcher,
+            tracker(
+                text="zorp",
+                intent="nlu_fallback",
+                confidence=0.2,
+                history=[{"event": "action", "name": "action_listen"}, *missed, *taken_back],
+                sender_id="f2",
+            ),
+            domain,
+        )
+        assert events == [] and dispatcher.messages[0]["response"] == "utter_ask_rephrase"
+    assert await services.handoff.queue() == []
+
+
+async def test_the_csr_context_leaves_out_what_came_before_a_restart(services, domain):
+    await ActionHumanHandoff(services).run(
+        CollectingDispatcher(),
+        tracker(
+            text="get me a human",
+            intent="request_human",
+            history=[*EARLIER, {"event": "action", "name": "action_order_status"}, RESTART],
+            sender_id="conv-r",
+        ),
+        domain,
+    )
+    lines = await services.handoff.transcript("conv-r")
+    assert [(line["sender"], line["text"]) for line in lines] == [("customer", "get me a human")]
+    conv = await services.handoff.get("conv-r")
+    assert conv.context["summary"] == "1 customer messages; topics: request_human"
 
 
 async def test_an_unreachable_order_system_escalates_with_reason_action_failed(services, domain):
