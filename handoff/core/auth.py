@@ -13,6 +13,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import math
 import os
 import re
 import time
@@ -99,8 +100,11 @@ class Auth:
         redis: An asyncio Redis client.
         secret: HS256 signing key.
         token_ttl_seconds: Lifetime of issued tokens.
-        max_failures: Failed logins per username before further attempts are refused.
-        lockout_seconds: Window in which failures are counted (and the lockout length).
+        max_failures: Failed logins of one username from one address before each further
+            attempt from there must wait: 2 s, then 4, 8... up to ``lockout_seconds``.
+        lockout_seconds: Window in which failures are counted, and the longest wait.
+        max_address_failures: Failed logins from one address, whatever the username,
+            before that address is refused until its failures age out of the window.
         clock: Returns the current epoch time.
         scrypt_n: scrypt cost for new hashes (existing hashes keep their own).
     """
@@ -113,6 +117,7 @@ class Auth:
         token_ttl_seconds: int = 8 * 3600,
         max_failures: int = 5,
         lockout_seconds: int = 900,
+        max_address_failures: int = 50,
         clock: Callable[[], float] = time.time,
         scrypt_n: int = SCRYPT_N,
     ):
@@ -122,6 +127,7 @@ class Auth:
         self._ttl = token_ttl_seconds
         self._max_failures = max_failures
         self._lockout = lockout_seconds
+        self._max_address_failures = max_address_failures
         self._clock = clock
         self._scrypt_n = scrypt_n
 
@@ -173,7 +179,7 @@ class Auth:
 
     async def list_accounts(self) -> List[Identity]:
         """Every account, by username."""
-        names = sorted(_text(n) for n in await self._redis.smembers(keys.ACCOUNTS))
+        names = sorted(await self._redis.smembers(keys.ACCOUNTS))
         found = [await self.get_account(n) for n in names]
         return [a for a in found if a is not None]
 
@@ -206,11 +212,21 @@ class Auth:
             mapping={"password": encoded, "tokens_after": str(int(self._clock()))},
         )
 
-    async def authenticate(self, username: str, password: str) -> str:
+    async def authenticate(self, username: str, password: str, address: str = "unknown") -> str:
         """Check a username and password and return a signed token.
 
+        Failures slow down only whoever makes them: they are counted per (username, client
+        address) and per address, never per account, so a stranger guessing passwords cannot
+        lock a CSR out of the console.
+
+        Args:
+            username: The account's name.
+            password: Its password.
+            address: The client's address, as the HTTP edge sees it.
+
         Raises:
-            TooManyAttempts: too many recent failures for this username.
+            TooManyAttempts: too many recent failures for this username from this address,
+                or from this address at all (``retry_after`` says when to come back).
             AuthError: wrong username or password (deliberately not saying which).
         """
         username = username.strip().lower() if isinstance(username, str) else ""
@@ -218,20 +234,18 @@ class Auth:
         if not well_formed or len(password) > MAX_PASSWORD:
             await asyncio.to_thread(_waste_a_hash, self._scrypt_n)
             raise AuthError("invalid username or password")
-        failures = await self._redis.get(keys.login_failures(username))
-        if failures is not None and int(failures) >= self._max_failures:
-            raise TooManyAttempts("too many failed logins; try again later")
+        await self._check_throttle(username, address)
         raw = await self._raw(username)
         # Hash even for unknown users so response time does not reveal which names exist.
         if raw:
-            encoded = _text(raw.get("password", ""))
+            encoded = raw.get("password", "")
             valid = await asyncio.to_thread(check_password, password, encoded)
         else:
             valid = await asyncio.to_thread(_waste_a_hash, self._scrypt_n)
         if not valid:
-            await self._count_failure(username)
+            await self._count_failure(username, address)
             raise AuthError("invalid username or password")
-        await self._redis.delete(keys.login_failures(username))
+        await self._redis.delete(keys.login_failures(username, address))
         return self.issue_token(_identity(raw))
 
     def issue_token(self, identity: Identity) -> str:
@@ -258,7 +272,7 @@ class Auth:
         raw = await self._raw(str(claims["sub"]))
         if not raw:
             raise AuthError("account no longer exists")
-        if int(claims["iat"]) < int(_text(raw.get("tokens_after", "0")) or 0):
+        if int(claims["iat"]) < int(raw.get("tokens_after", "0") or 0):
             raise AuthError("token was revoked; log in again")
         return _identity(raw)
 
@@ -278,22 +292,49 @@ class Auth:
         except jwt.InvalidTokenError as exc:
             raise AuthError("invalid token") from exc
 
-    async def _count_failure(self, username: str) -> None:
-        key = keys.login_failures(username)
+    async def _check_throttle(self, username: str, address: str) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.login_failures(username, address))
+            pipe.get(keys.address_failures(address))
+            pipe.ttl(keys.address_failures(address))
+            pair, from_address, address_ttl = await pipe.execute()
+        if from_address is not None and int(from_address) >= self._max_address_failures:
+            wait = max(1, int(address_ttl))
+            raise TooManyAttempts(
+                f"too many failed logins from your address; try again in {wait} s",
+                retry_after=wait,
+            )
+        wait = self._delay(int(pair.get("count", 0))) if pair else 0
+        remaining = math.ceil(float(pair.get("last", 0)) + wait - self._clock()) if wait else 0
+        if remaining > 0:
+            raise TooManyAttempts(
+                f"too many failed logins; try again in {remaining} s", retry_after=remaining
+            )
+
+    def _delay(self, failures: int) -> int:
+        """Seconds to wait after ``failures`` failures: none at first, then doubling."""
+        if failures < self._max_failures:
+            return 0
+        return min(self._lockout, 2 ** (failures - self._max_failures + 1))
+
+    async def _count_failure(self, username: str, address: str) -> None:
+        pair, per_address = keys.login_failures(username, address), keys.address_failures(address)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            # Sliding window: the lockout ends `lockout_seconds` after the last failure.
-            pipe.expire(key, self._lockout)
+            pipe.hincrby(pair, "count", 1)
+            pipe.hset(pair, "last", repr(self._clock()))
+            # Sliding windows: failures are forgotten `lockout_seconds` after the last one.
+            pipe.expire(pair, self._lockout)
+            pipe.incr(per_address)
+            pipe.expire(per_address, self._lockout)
             await pipe.execute()
 
     async def _raw(self, username: str) -> dict:
-        raw = await self._redis.hgetall(keys.account(username))
-        return {_text(k): v for k, v in raw.items()}
+        return await self._redis.hgetall(keys.account(username))
 
 
 def _identity(raw: dict) -> Identity:
-    username = _text(raw["username"])
-    return Identity(username, _text(raw["role"]), _text(raw.get("display_name", username)))
+    username = raw["username"]
+    return Identity(username, raw["role"], raw.get("display_name", username))
 
 
 def _check_username(username: Any) -> str:
@@ -327,7 +368,3 @@ def _waste_a_hash(n: int) -> bool:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -17,7 +17,8 @@ Layout::
     handoff:events                    channel live console events (JSON)
     handoff:account:{username}        hash    a CSR/admin account
     handoff:accounts                  set     every username
-    handoff:login_failures:{username} string  failed logins in the current window (expires)
+    handoff:login_failures:{user}:{addr} hash failed logins of one user from one address
+    handoff:address_failures:{addr}   string  failed logins from one address (expires)
     handoff:metrics:started           zset    conversation id -> first seen
     handoff:metrics:escalated         zset    conversation id -> first escalation
     handoff:metrics:escalations       zset    JSON {conv, reason, at} -> time
@@ -84,6 +85,11 @@ def account(username: str) -> str:
     return f"{PREFIX}:account:{username}"
 
 
-def login_failures(username: str) -> str:
-    """The counter of recent failed logins for one username."""
-    return f"{PREFIX}:login_failures:{username}"
+def login_failures(username: str, address: str) -> str:
+    """Recent failed logins for one username from one client address (count, last)."""
+    return f"{PREFIX}:login_failures:{username}:{address}"
+
+
+def address_failures(address: str) -> str:
+    """The counter of recent failed logins from one client address, whatever the username."""
+    return f"{PREFIX}:address_failures:{address}"

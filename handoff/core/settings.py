@@ -163,8 +163,11 @@ class HandoffConfig:
         max_request_bytes: Largest HTTP request body accepted.
         record_ttl_days: Conversation records expire this long after their last change.
         metrics_retention_days: Metric samples older than this are dropped.
-        login_max_failures: Failed logins per username before a lockout.
-        login_lockout_seconds: Length of that lockout window.
+        login_max_failures: Failed logins of one username from one address before each
+            further attempt from there must wait (2 s, doubling up to the window).
+        login_lockout_seconds: Window in which failed logins are counted; the longest wait.
+        login_max_failures_per_address: Failed logins from one address (any username)
+            before the address is refused for the rest of the window.
         project_dir: Bot project holding ``domain.yml`` and ``data/responses`` (canned responses).
         openapi_file: The OpenAPI document served at ``/openapi.yaml``.
         retraining: Settings of the admins' retraining tools.
@@ -201,6 +204,7 @@ class HandoffConfig:
     metrics_retention_days: int = 90
     login_max_failures: int = 5
     login_lockout_seconds: int = 900
+    login_max_failures_per_address: int = 50
     project_dir: Path = REPO_ROOT
     openapi_file: Path = REPO_ROOT / "docs" / "handoff-api.openapi.yaml"
     retraining: RetrainingConfig = field(default_factory=RetrainingConfig)
@@ -374,6 +378,7 @@ def _validate(config: HandoffConfig) -> None:
         "metrics_retention_days",
         "login_max_failures",
         "login_lockout_seconds",
+        "login_max_failures_per_address",
     ):
         value = getattr(config, name)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:

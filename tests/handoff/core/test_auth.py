@@ -17,7 +17,8 @@ from handoff.core.errors import (
     InvalidInput,
     TooManyAttempts,
 )
-from tests.handoff.conftest import FAST_SCRYPT_N, SECRET, FakeClock
+from tests.support.auth import FAST_SCRYPT_N, SECRET
+from tests.support.clocks import FakeClock
 
 
 def test_hashing_is_salted_and_verifies():
@@ -89,6 +90,64 @@ async def test_lockout_after_repeated_failures(auth):
             await auth.authenticate("alice", "wrong-pass")
     with pytest.raises(TooManyAttempts):
         await auth.authenticate("alice", "s3cret-pass")  # even the right password, for a while
+
+
+def throttled_auth(redis_client, clock, **limits) -> Auth:
+    return Auth(
+        redis_client,
+        SECRET,
+        max_failures=3,
+        lockout_seconds=60,
+        clock=clock,
+        scrypt_n=FAST_SCRYPT_N,
+        **limits,
+    )
+
+
+async def test_a_strangers_failures_never_lock_the_csr_out(redis_client):
+    # Before: five wrong passwords from anyone locked the account itself for 15 minutes.
+    auth = throttled_auth(redis_client, FakeClock())
+    await auth.create_account("alice", "s3cret-pass")
+    for _ in range(3):
+        with pytest.raises(AuthError):
+            await auth.authenticate("alice", "guess", address="203.0.113.9")
+    with pytest.raises(TooManyAttempts):
+        await auth.authenticate("alice", "guess", address="203.0.113.9")
+    assert await auth.authenticate("alice", "s3cret-pass", address="198.51.100.7")
+
+
+async def test_each_further_failure_doubles_the_wait_up_to_the_window(redis_client):
+    clock = FakeClock()
+    auth = throttled_auth(redis_client, clock)
+    await auth.create_account("alice", "s3cret-pass")
+    waits = []
+    for _ in range(9):
+        try:
+            await auth.authenticate("alice", "guess", address="a")
+        except TooManyAttempts as exc:
+            waits.append(exc.retry_after)
+            clock.advance(exc.retry_after)
+            with pytest.raises(AuthError):  # once the wait is over, a guess is a guess again
+                await auth.authenticate("alice", "guess", address="a")
+        except AuthError:
+            pass
+    assert waits == [2, 4, 8, 16, 32, 60]
+    with pytest.raises(TooManyAttempts):
+        await auth.authenticate("alice", "s3cret-pass", address="a")
+    clock.advance(60)
+    assert await auth.authenticate("alice", "s3cret-pass", address="a")
+
+
+async def test_one_address_guessing_many_usernames_is_refused(redis_client):
+    auth = throttled_auth(redis_client, FakeClock(), max_address_failures=4)
+    await auth.create_account("alice", "s3cret-pass")
+    for name in ("ann", "bob", "cy", "dee"):
+        with pytest.raises(AuthError):
+            await auth.authenticate(name, "guess", address="203.0.113.9")
+    with pytest.raises(TooManyAttempts) as refused:
+        await auth.authenticate("alice", "s3cret-pass", address="203.0.113.9")
+    assert 0 < refused.value.retry_after <= 60
+    assert await auth.authenticate("alice", "s3cret-pass", address="198.51.100.7")
 
 
 async def test_success_resets_the_failure_count(auth):
