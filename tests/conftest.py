@@ -1,4 +1,13 @@
-"""Session-wide fixtures: a real Redis server, started once per test run."""
+"""Session-wide fixtures and hooks: a real Redis server (started only when a selected test needs
+it), the trained model, every process of the product, and the test tiers.
+
+Tiers, marked automatically at collection (``pytest -m fast`` is ``make test-fast``):
+
+* ``redis``: uses the session's Redis server (the ``redis_url`` fixture, directly or not);
+* ``model``: needs the trained Rasa model (``trained_model``, ``nlu_agent``, ``stack``);
+* ``slow``: trains a model of its own or runs Rasa in a subprocess (tens of seconds or more);
+* ``fast``: none of these.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +15,13 @@ import os
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 
 # Nothing leaves the machine during tests: no Rasa telemetry or error reports.
 os.environ["RASA_TELEMETRY_ENABLED"] = "false"
 
 from tests.support.redis_server import running_redis
+from tests.support.report import NLU_RESULTS
 
 
 @pytest.fixture(scope="session")
@@ -29,9 +40,46 @@ def redis_db(redis_url):
     client.close()
 
 
-# --- the trained model (trained only when its inputs changed; see bot/nlu/training.py) ---
+@pytest.fixture
+async def redis_client(redis_db):
+    """An asyncio client (str replies) on the test's clean database, closed afterwards.
 
-NLU_RESULTS: list = []
+    It runs in the event loop of the test that uses it: a module's tests that share one
+    server per module run in the module's loop, the others in their own (see
+    ``pytest_fixture_setup`` below).
+    """
+    client = aioredis.from_url(redis_db, decode_responses=True)
+    try:
+        yield client
+    finally:
+        await client.close()
+        await client.connection_pool.disconnect()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_fixture_setup(fixturedef, request):
+    """Run ``redis_client`` in the event loop of the test that asked for it.
+
+    pytest-asyncio gives an async fixture one loop scope; a client whose connections were
+    opened in the test's loop must also be closed there. Until pytest-asyncio can follow the
+    test's loop by itself, the scope is set here before its own hook reads it (``_loop_scope``,
+    the attribute ``pytest_asyncio.fixture(loop_scope=...)`` sets).
+    """
+    if fixturedef.argname == "redis_client":
+        marker = request.node.get_closest_marker("asyncio")
+        loop_scope = marker.kwargs.get("loop_scope") if marker else None
+        fixturedef.func._loop_scope = loop_scope or "function"
+    return (yield)
+
+
+@pytest.fixture
+def outbox(redis_client):
+    from handoff.core.outbox import Outbox
+
+    return Outbox(redis_client)
+
+
+# --- the trained model (trained only when its inputs changed; see bot/nlu/training.py) ---
 
 
 @pytest.fixture(scope="session")
@@ -76,11 +124,13 @@ def stack(trained_model, tmp_path_factory):
     import yaml
 
     from actions.orders.demo_store import seed_demo_store
-    from bot.devtools.stack import StackSettings, bot_stack, ensure_demo_accounts, free_port
+    from bot.devtools.stack import StackSettings, bot_stack, ensure_demo_accounts
+    from tests.support.project import copy_project
+    from tests.support.redis_server import free_port
 
     workdir = tmp_path_factory.mktemp("stack")
     # The handoff service's retraining tools write data and models: give them a copy of the project.
-    project = project_copy(Path("."), workdir / "project", trained_model)
+    project = copy_project(workdir / "project", link_build=True, model=trained_model)
     handoff_config = workdir / "handoff.yml"
     config = yaml.safe_load(Path("handoff.yml").read_text())
     # CSRs "work" around the clock in the tests, so escalations queue instead of offering tickets.
@@ -105,45 +155,59 @@ def stack(trained_model, tmp_path_factory):
         yield settings
 
 
-def project_copy(source, target, model):
-    """The files a bot project is trained and served from, copied to ``target`` (``build/`` linked).
+# --- tiers and order -------------------------------------------------------------------------
 
-    The repository's own data and models stay untouched by tests that label, train and activate.
-    """
-    import shutil
-
-    for name in (
-        "config.yml",
-        "domain.yml",
-        "endpoints.yml",
-        "credentials.yml",
-        "data",
-        "tests/nlu",
-    ):
-        path = source / name
-        if path.is_dir():
-            shutil.copytree(path, target / name)
-        else:
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target / name)
-    (target / "build").symlink_to((source / "build").resolve(), target_is_directory=True)
-    (target / "models").mkdir()
-    shutil.copy2(model, target / "models" / model.name)
-    return target
+REDIS_FIXTURES = {"redis_url"}
+MODEL_FIXTURES = {"trained_model", "nlu_agent", "stack"}
+# Fixtures and tests that train a model of their own or run Rasa in a subprocess (a test in
+# a module of yours can say so itself: @pytest.mark.slow).
+SLOW_FIXTURES = {"tiny_model"}
+SLOW_TESTS = {  # module: test names
+    "tests/bot/nlu/test_training.py": {
+        "test_two_trainings_of_the_same_inputs_give_the_same_weights",
+    },
+    "tests/bot/retraining/test_cli.py": {
+        "test_train_and_evaluate_show_progress_and_the_comparison",
+    },
+    "tests/bot/retraining/test_jobs.py": {
+        "test_a_job_trains_a_model_ensure_model_recognises_and_evaluates_it",
+        "test_cancel_stops_the_training_and_leaves_no_model",
+        "test_a_failed_training_reports_why_and_releases_the_lock",
+    },
+    "tests/test_rasa_project.py": {"test_rasa_data_validate_is_clean"},
+}
+TIERS = ("redis", "model", "slow")
 
 
 def pytest_configure(config):
-    config.addinivalue_line(
-        "markers",
+    for line in (
+        "redis: uses the session's Redis server (marked automatically)",
+        "slow: trains a model or runs Rasa in a subprocess (marked automatically)",
+        "fast: needs neither Redis nor a model (marked automatically; make test-fast)",
         "end_to_end: slow whole-product test, run after the "
         "integration tests and before the browser tests",
-    )
+    ):
+        config.addinivalue_line("markers", line)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
-    """Browser tests last: Playwright's sync API keeps an event loop on the main thread while it
+    """Mark each test's tier (before ``-m`` selects), then put the browser tests last.
+
+    Browser tests last: Playwright's sync API keeps an event loop on the main thread while it
     runs, which the async tests must not meet. Just before them the end-to-end tests, which change
     the shared stack's model for a while. The sort is stable, so the rest keep their order."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & REDIS_FIXTURES:
+            item.add_marker(pytest.mark.redis)
+        if used & MODEL_FIXTURES:
+            item.add_marker(pytest.mark.model)
+        module, _, name = item.nodeid.partition("::")
+        if used & SLOW_FIXTURES or name.split("[")[0] in SLOW_TESTS.get(module, ()):
+            item.add_marker(pytest.mark.slow)
+        if not any(item.get_closest_marker(tier) for tier in TIERS):
+            item.add_marker(pytest.mark.fast)
     items.sort(
         key=lambda item: (
             "tests/browser/" in item.nodeid,

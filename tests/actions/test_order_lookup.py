@@ -6,7 +6,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.order_status import ActionOrderStatus, ValidateOrderStatusForm
 from actions.orders.adapter import OrderSystemUnavailable
-from tests.actions.conftest import slot_values, texts, tracker
+from tests.support.actions import slot_values, texts
+from tests.support.trackers import tracker
 
 FORM = "order_status_form"
 

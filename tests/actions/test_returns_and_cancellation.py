@@ -14,7 +14,9 @@ from actions.orders.records import OrderStatus
 from actions.refunds import ActionRefundStatus
 from actions.returns import ActionSubmitReturn, ValidateReturnForm, classify, pick_items
 from actions.returns_policy import ReturnPolicy
-from tests.actions.conftest import TODAY, slot_values, texts, tracker
+from tests.support.actions import slot_values, texts
+from tests.support.orders import TODAY
+from tests.support.trackers import tracker
 
 
 def verified(order_id, **extra):

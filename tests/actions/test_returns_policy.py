@@ -9,8 +9,8 @@ import pytest
 
 from actions import returns_policy as rules
 from actions.orders.records import Order, OrderItem, OrderStatus, ReturnRecord, ReturnStatus
+from tests.support.orders import TODAY
 
-TODAY = dt.date(2026, 11, 23)
 POLICY = rules.ReturnPolicy.from_file(Path("returns_policy.yml"))
 MUG = OrderItem("MUG-1", "Stoneware mug", 2, 1800)
 LAMP = OrderItem("LAMP-1", "Brass lamp", 1, 8900, final_sale=True)

@@ -8,38 +8,15 @@ missing; nothing is downloaded (never ``playwright install``).
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import shutil
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path("test-artifacts/browser")
-DOC_SCREENSHOTS = Path("docs/screenshots")
+from tests.support.browser import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, missing_requirement
+
 HERE = Path(__file__).resolve().parent
-
-
-def missing_requirement() -> str:
-    """Why the browser tests cannot run here, or "" when they can."""
-    if importlib.util.find_spec("playwright") is None:
-        return (
-            "the `playwright` Python package is not installed "
-            "(.venv/bin/pip install playwright; its driver is bundled, no browser download)"
-        )
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} is missing (apt-get install chromium)"
-    return ""
 
 
 def pytest_collection_modifyitems(config, items):
@@ -84,13 +61,3 @@ def shots(request):
         return path
 
     return take
-
-
-def publish_screenshot(source: Path, name: str) -> None:
-    """Copy a step's screenshot into docs/ when asked (UPDATE_DOC_SCREENSHOTS=1).
-
-    Off by default, so a test run never leaves changed binary files in the work tree.
-    """
-    if os.environ.get("UPDATE_DOC_SCREENSHOTS") == "1":
-        DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, DOC_SCREENSHOTS / name)

@@ -11,9 +11,8 @@ import re
 import pytest
 
 from bot.devtools.stack import DEMO_PASSWORD
-from tests.browser.conftest import publish_screenshot
-from tests.integration.conftest import Customer
-from tests.support.clients import Csr, call
+from tests.support.browser import broken_images_settled, expect, publish_screenshot
+from tests.support.clients import Csr, Customer, call
 
 pytestmark = pytest.mark.model
 
@@ -36,12 +35,6 @@ POOL = [
 ]
 SLIDER = 1.0
 HOSTILE = 'the driver never came <img src=x onerror="window.__pwned=1">'
-
-
-def expect(*args, **kwargs):
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(*args, **kwargs)
 
 
 def log_in(page, stack, username: str) -> None:
@@ -117,7 +110,7 @@ def test_admin_reviews_and_labels_logged_messages(browser, stack, shots, logged_
         missed.get_by_role("button", name="Show context").click()
         expect(missed.locator(".r-context")).to_contain_text(HOSTILE)
         assert page.locator(".review-list img").count() == 0
-        page.wait_for_timeout(300)
+        broken_images_settled(page)  # an onerror handler would have fired by now
         assert page.evaluate("window.__pwned") is None
         shot = shots("review-list", page)
         publish_screenshot(shot, "admin-review.png")

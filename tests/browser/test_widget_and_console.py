@@ -9,23 +9,20 @@ from __future__ import annotations
 import json
 import re
 from typing import List, Tuple
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
 from bot.devtools.stack import DEMO_PASSWORD
-from tests.browser.conftest import publish_screenshot
+from tests.support.browser import broken_images_settled, expect, publish_screenshot
+from tests.support.clients import widget_messages
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.model
 
 XSS = '<img src=x onerror="window.__pwned=1">'
 REPLY = "Hi, I'm Alice from support. I can see order A1002 is on its way - how can I help?"
 WAIT_MS = 45_000  # a bot turn runs NLU, the action server and the order store
-
-
-def expect(*args, **kwargs):
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(*args, **kwargs)
 
 
 def say(page, text: str) -> None:
@@ -60,6 +57,22 @@ def conversation(page) -> List[Tuple[str, str, str]]:
             (m.querySelector('.bubble') || {textContent: ''}).textContent]);
     }""")
     ]
+
+
+def shows_the_whole_outbox(page, stack) -> List[str]:
+    """Wait until the widget draws every outbox entry the server holds, once each and in order
+    (frames still in flight have landed); return their ids."""
+    token = widget_state(page)["token"]
+
+    def drawn_as_served():
+        served = [m["id"] for m in widget_messages(stack.rasa_url, token)]
+        drawn = page.evaluate("""() => {
+            const root = document.querySelector('harbor-chat-widget').shadowRoot;
+            return [...root.querySelectorAll('.log .msg[data-id]')].map(m => m.dataset.id);
+        }""")
+        return served if drawn == served else None
+
+    return wait_until(drawn_as_served, timeout=15, interval=0.1, what="the outbox drawn once")
 
 
 def log_in(console, stack, username: str) -> None:
@@ -228,7 +241,10 @@ def test_customer_and_csr_chat_through_handoff_and_a_reload_keeps_everything(bro
         panel.locator(".note-btn").click()
         expect(panel.locator(".notes")).to_contain_text("tracking looks fine")
         panel.locator(".context").evaluate("el => { el.scrollTop = 0; }")
-        console.wait_for_timeout(4500)  # let the "you have it" toast fade
+        # The "you have it" toast fades out before the screenshot.
+        toast = console.locator("#toast")
+        expect(toast).not_to_have_class(re.compile(r"\bshow\b"), timeout=10_000)
+        expect(toast).to_have_css("opacity", "0")
         console_shot = shots("console-claimed-conversation", console)
         publish_screenshot(console_shot, "console.png")
 
@@ -238,7 +254,8 @@ def test_customer_and_csr_chat_through_handoff_and_a_reload_keeps_everything(bro
         expect(last_from(shop, "customer").locator(".bubble")).to_have_text(XSS)
         assert shop.locator(".log img").count() == 0
         assert console.locator(".transcript img").count() == 0
-        shop.wait_for_timeout(500)  # an onerror handler would have fired by now
+        broken_images_settled(shop)  # an onerror handler would have fired by now
+        broken_images_settled(console)
         assert shop.evaluate("window.__pwned") is None
         assert console.evaluate("window.__pwned") is None
         shots("hostile-message-as-text", console)
@@ -264,14 +281,19 @@ def test_customer_and_csr_chat_through_handoff_and_a_reload_keeps_everything(bro
         shots("released-to-bot", shop)
 
         # --- reload: the whole conversation is redrawn, nothing twice ------------------------
-        shop.wait_for_timeout(1500)  # let any in-flight socket frame land before comparing
+        server_ids = shows_the_whole_outbox(shop, stack)
         before = conversation(shop)
         ids = [row[1] for row in before if row[1]]
-        assert len(ids) == len(set(ids))
-        shop.reload()
+        assert ids == server_ids
+        with shop.expect_websocket(timeout=15_000) as reconnected:
+            shop.reload()
         expect(shop.locator(".window")).to_be_visible()  # it stays open across reloads
         expect(shop.locator(".msg[data-id]")).to_have_count(len(ids), timeout=15_000)
-        shop.wait_for_timeout(1500)  # the socket's backlog must not add duplicates
+        # The socket picks up after the newest entry drawn and the server has nothing newer:
+        # its backlog is empty, so nothing can arrive twice.
+        [resumed_after] = parse_qs(urlparse(reconnected.value.url).query)["after"]
+        assert resumed_after == ids[-1]
+        assert widget_messages(stack.rasa_url, widget_state(shop)["token"], resumed_after) == []
         after = conversation(shop)
         assert after == before, json.dumps({"before": before, "after": after}, indent=1)
         texts = [row[2] for row in after]
@@ -357,7 +379,9 @@ def test_widget_reconnects_after_a_drop_and_shows_nothing_twice(browser, stack, 
         assert len(sockets) >= 2  # it reconnected by itself
         assert csr.post(f"/conversations/{conv_id}/messages", {"text": "third"})[0] == 201
         expect(last_from(shop, "csr")).to_contain_text("third", timeout=15_000)
-        shop.wait_for_timeout(1000)
+        # "third" came live after the reconnected socket's backlog: once every entry is drawn,
+        # a backlog that repeated messages would already show them.
+        shows_the_whole_outbox(shop, stack)
         rows = conversation(shop)
         ids = [row[1] for row in rows if row[1]]
         assert len(ids) == len(set(ids)), rows

@@ -5,25 +5,15 @@ real.
 from __future__ import annotations
 
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from bot.devtools.stack import DEMO_PASSWORD
 from tests.support.clients import Csr, WidgetCustomer, call
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.model
-
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 def queued(csr, conversation_id):
@@ -37,7 +27,7 @@ def test_request_human_claim_chat_release_and_the_bot_answers_again(stack):
     assert "number 1 in the queue" in handoff or "in the queue" in handoff
 
     csr = Csr(stack.handoff_url, "alice", DEMO_PASSWORD)
-    item = wait_for(lambda: queued(csr, customer.conversation_id))
+    item = wait_until(lambda: queued(csr, customer.conversation_id))
     assert item["reason"] == "request_human" and item["state"] == "queued"
     assert item["context"]["page_url"] == "https://shop.example/help"
 
@@ -65,7 +55,7 @@ def test_request_human_claim_chat_release_and_the_bot_answers_again(stack):
 
     status, _ = csr.post(f"/conversations/{customer.conversation_id}/release")
     assert status == 200
-    after_release = wait_for(lambda: customer.messages_after(customer.last_id))
+    after_release = wait_until(lambda: customer.messages_after(customer.last_id))
     assert any("Hi again" in (m.get("text") or "") for m in after_release)
     assert "$14.95" in customer.says("how much is express shipping?")
 
@@ -75,7 +65,7 @@ def test_two_misunderstandings_in_a_row_escalate_with_the_confidence(stack):
     assert "say it another way" in customer.says("🙃🙃🙃")
     assert "queue" in customer.says("¿¿??")
     csr = Csr(stack.handoff_url, "alice", DEMO_PASSWORD)
-    item = wait_for(lambda: queued(csr, customer.conversation_id))
+    item = wait_until(lambda: queued(csr, customer.conversation_id))
     assert item["reason"] == "nlu_fallback" and item["confidence"] < 0.55
 
 
@@ -90,7 +80,7 @@ def test_an_unreachable_order_system_escalates(stack):
         os.rename(moved, stack.order_db)
     assert "can't reach our order system" in reply and "queue" in reply
     csr = Csr(stack.handoff_url, "alice", DEMO_PASSWORD)
-    item = wait_for(lambda: queued(csr, customer.conversation_id))
+    item = wait_until(lambda: queued(csr, customer.conversation_id))
     assert item["reason"] == "action_failed" and item["priority"] == "high"
 
 
@@ -101,7 +91,7 @@ def test_two_csrs_claiming_at_once_get_one_winner_and_one_conflict(stack):
         Csr(stack.handoff_url, "alice", DEMO_PASSWORD),
         Csr(stack.handoff_url, "admin", DEMO_PASSWORD),
     )
-    wait_for(lambda: queued(first, customer.conversation_id))
+    wait_until(lambda: queued(first, customer.conversation_id))
     path = f"/conversations/{customer.conversation_id}/claim"
     with ThreadPoolExecutor(2) as pool:
         statuses = sorted(

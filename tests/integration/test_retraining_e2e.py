@@ -22,9 +22,8 @@ import pytest
 import yaml
 
 from bot.devtools.stack import DEMO_PASSWORD
-from tests.bot.retraining.conftest import write_one_epoch_config
-from tests.integration.conftest import Customer
-from tests.support.clients import Csr, call
+from tests.support.clients import Csr, Customer, call
+from tests.support.project import write_one_epoch_config
 
 pytestmark = [pytest.mark.model, pytest.mark.end_to_end]
 

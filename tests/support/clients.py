@@ -1,5 +1,5 @@
-"""Small HTTP clients for the integration tests: a customer on the widget, a CSR on the console
-API.
+"""Small HTTP clients for the tests against the running stack: a customer on the widget or on
+Rasa's REST channel, a CSR on the console API.
 """
 
 from __future__ import annotations
@@ -7,7 +7,10 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+
+if TYPE_CHECKING:
+    from bot.devtools.stack import StackSettings
 
 
 def call(method: str, url: str, body: Any = None, token: Optional[str] = None) -> Tuple[int, Any]:
@@ -54,6 +57,44 @@ class WidgetCustomer:
         status, body = call("GET", url, token=self.token)
         assert status == 200, body
         return body["messages"]
+
+
+def widget_messages(rasa_url: str, token: str, after: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Every outbox entry of the widget conversation ``token`` is for (after ``after``)."""
+    messages: List[Dict[str, Any]] = []
+    while True:
+        url = f"{rasa_url}/webhooks/widget/messages" + (f"?after={after}" if after else "")
+        status, body = call("GET", url, token=token)
+        assert status == 200, body
+        messages += body["messages"]
+        if not body.get("more") or not body["messages"]:
+            return messages
+        after = body["messages"][-1]["id"]
+
+
+class Customer:
+    """One customer chatting through Rasa's REST channel."""
+
+    def __init__(self, settings: "StackSettings", sender: str):
+        self.url = f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook"
+        self.sender = sender
+
+    def say(self, text: str) -> List[Dict]:
+        body = json.dumps({"sender": self.sender, "message": text}).encode()
+        request = urllib.request.Request(
+            self.url, data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            assert response.status == 200
+            return json.loads(response.read())
+
+    def says(self, text: str) -> str:
+        """The bot's reply texts joined (buttons' titles included)."""
+        parts = []
+        for reply in self.say(text):
+            parts.append(reply.get("text") or "")
+            parts += [b["title"] for b in reply.get("buttons") or []]
+        return "\n".join(parts)
 
 
 class Csr:

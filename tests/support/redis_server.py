@@ -1,7 +1,8 @@
 """A real redis-server for the tests, on its own free port and temporary directory.
 
 Tests never touch the Redis that `make run` uses: each test session starts
-its own server and throws it away afterwards.
+its own server and throws it away afterwards (``redis_url`` in tests/conftest.py, started
+only when a selected test needs it).
 """
 
 from __future__ import annotations
@@ -11,10 +12,8 @@ import socket
 import subprocess
 import tempfile
 import time
-from contextlib import asynccontextmanager, contextmanager
-from typing import AsyncIterator, Iterator
-
-import redis.asyncio as aioredis
+from contextlib import contextmanager
+from typing import Iterator
 
 
 def free_port() -> int:
@@ -70,18 +69,3 @@ def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 10.0) -> 
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"redis-server did not listen on {port} within {timeout}s")
-
-
-@asynccontextmanager
-async def async_client(url: str) -> AsyncIterator[aioredis.Redis]:
-    """An asyncio client (str replies) on ``url``, closed with its pool afterwards.
-
-    Each test package declares its own fixture around it, because the fixture's
-    event-loop scope has to match the tests of that package.
-    """
-    client = aioredis.from_url(url, decode_responses=True)
-    try:
-        yield client
-    finally:
-        await client.close()
-        await client.connection_pool.disconnect()

@@ -7,7 +7,6 @@ on top of that same store) to one contract.
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable, List
 
@@ -19,14 +18,9 @@ from actions.orders.demo_store import seed_demo_store
 from actions.orders.http_client import HttpOrderSystem
 from actions.orders.reference_server import create_app
 from actions.orders.sqlite_store import SQLiteOrderSystem
-
-TODAY = dt.date(2026, 11, 23)
+from tests.support.orders import TODAY
 
 Serve = Callable[[web.Application], Awaitable[str]]
-
-
-def days_ago(days: int) -> dt.date:
-    return TODAY - dt.timedelta(days=days)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from actions.orders.factory import order_system_from_config
 from actions.orders.http_client import HttpOrderSystem
 from actions.orders.reference_server import create_app
 from actions.orders.sqlite_store import SQLiteOrderSystem
-from tests.actions.orders.conftest import TODAY
+from tests.support.orders import TODAY
 
 
 def _a1001_json():
@@ -52,7 +52,7 @@ async def test_nothing_listening_is_unavailable():
 
 async def test_a_server_slower_than_the_timeout_is_unavailable(serve):
     async def slow(request):
-        await asyncio.sleep(10)
+        await asyncio.sleep(10)  # the slowness under test, not a wait: the client gives up first
         return web.json_response(_a1001_json())
 
     orders = HttpOrderSystem(await serve(_stub(slow)), timeout_seconds=0.3)

@@ -20,7 +20,7 @@ from actions.orders.adapter import OrderNotFound, OrderSystemUnavailable, Reques
 from actions.orders.demo_store import build_demo_store, main, seed_demo_store
 from actions.orders.records import OrderStatus, ReturnStatus
 from actions.orders.sqlite_store import SQLiteOrderSystem
-from tests.actions.orders.conftest import TODAY, days_ago
+from tests.support.orders import TODAY, days_ago
 
 JANE = "jane.doe@example.com"
 JANES_ORDERS = {"A1001", "A1002", "A1003", "A1005", "A1006"}
@@ -250,7 +250,7 @@ async def test_the_store_does_not_block_the_event_loop(sqlite_orders):
         nonlocal ticks
         while True:
             ticks += 1
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # not a wait: hands the loop back, counting each turn
 
     task = asyncio.create_task(ticker())
     await asyncio.gather(*(sqlite_orders.find_orders_by_email(JANE) for _ in range(20)))

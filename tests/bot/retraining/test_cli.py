@@ -11,7 +11,8 @@ import pytest
 
 from handoff.core.errors import ConfigError
 from handoff.core.settings import REPO_ROOT, load_config
-from tests.bot.retraining.conftest import save_tracker, user, write_tiny_config
+from tests.support.project import write_tiny_config
+from tests.support.trackers import save_tracker, user
 
 T0 = 1_760_000_000.0
 
@@ -41,9 +42,9 @@ def run_cli(redis_url: str, project: Path, *args: str, settings: Path = None, ti
     )
 
 
-async def test_review_label_and_faq_from_the_command_line(redis_db, aredis, project):
+async def test_review_label_and_faq_from_the_command_line(redis_db, redis_client, project):
     await save_tracker(
-        aredis,
+        redis_client,
         "c1",
         [
             user("wheres my parcel at", "order_status", 0.3, T0),
@@ -82,7 +83,7 @@ async def test_review_label_and_faq_from_the_command_line(redis_db, aredis, proj
     assert "faq/gift_wrap" in run_cli(redis_db, project, "intents").stdout
 
 
-async def test_bad_input_exits_with_a_clear_message(redis_db, aredis, project):
+async def test_bad_input_exits_with_a_clear_message(redis_db, redis_client, project):
     result = run_cli(redis_db, project, "label", "nope", "relabel", "--intent", "x")
     assert result.returncode == 1 and "no review item" in result.stderr
     result = run_cli(redis_db, project, "faq", "Bad Topic", "--example", "a", "--answer", "b")

@@ -12,7 +12,7 @@ from bot.retraining.errors import InvalidFaq
 from bot.retraining.faq import add_faq
 from bot.retraining.labels import known_intents
 from bot.retraining.nlu_data import read_examples
-from tests.bot.retraining.conftest import REPO
+from tests.support.project import REPO
 
 ANSWER = 'Our showroom in Portland is open 10 am–6 pm, "Tuesday" to Saturday.'
 

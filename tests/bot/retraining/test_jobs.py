@@ -11,7 +11,7 @@ from bot.nlu.training import model_fingerprint
 from bot.retraining import keys
 from bot.retraining.errors import InvalidInput, JobRunning, NoJob
 from bot.retraining.jobs import Job, Progress, TrainingJobs, planned_epochs
-from tests.bot.retraining.conftest import write_tiny_config
+from tests.support.project import write_tiny_config
 
 TRAIN_TIMEOUT = 600
 
@@ -42,10 +42,10 @@ def test_planned_epochs_of_the_project_config(project):
 
 
 async def test_a_job_trains_a_model_ensure_model_recognises_and_evaluates_it(
-    aredis, retraining_config, project
+    redis_client, retraining_config, project
 ):
     config_name = write_tiny_config(project)
-    jobs = TrainingJobs(aredis, retraining_config)
+    jobs = TrainingJobs(redis_client, retraining_config)
     job = await jobs.start(config_path=config_name, by="admin")
     assert job.phase == "queued" and job.by == "admin"
     with pytest.raises(JobRunning):
@@ -66,14 +66,16 @@ async def test_a_job_trains_a_model_ensure_model_recognises_and_evaluates_it(
     assert comparison["verdict"] == "not_worse"
     test_set = comparison["datasets"]["test_set"]
     assert test_set["candidate"]["examples"] >= 150 and 0 <= test_set["candidate"]["accuracy"] <= 1
-    assert json.loads(await aredis.get(keys.comparison(done.model)))["verdict"] == "not_worse"
-    assert await aredis.get(keys.LOCK) is None  # the next job may start
+    assert json.loads(await redis_client.get(keys.comparison(done.model)))["verdict"] == "not_worse"
+    assert await redis_client.get(keys.LOCK) is None  # the next job may start
     assert (await jobs.status()).id == job.id
 
 
-async def test_cancel_stops_the_training_and_leaves_no_model(aredis, retraining_config, project):
+async def test_cancel_stops_the_training_and_leaves_no_model(
+    redis_client, retraining_config, project
+):
     config_name = write_tiny_config(project, epochs=2000)
-    jobs = TrainingJobs(aredis, retraining_config)
+    jobs = TrainingJobs(redis_client, retraining_config)
     job = await jobs.start(config_path=config_name)
     # Wait until DIET is visibly training, then cancel from "another process" (a second instance).
     for _ in range(TRAIN_TIMEOUT * 2):
@@ -82,41 +84,41 @@ async def test_cancel_stops_the_training_and_leaves_no_model(aredis, retraining_
             break
         await asyncio.sleep(0.5)
     assert current.phase == "training" and current.component == "DIETClassifier"
-    cancelled = await TrainingJobs(aredis, retraining_config).cancel()
+    cancelled = await TrainingJobs(redis_client, retraining_config).cancel()
     assert cancelled.phase == "cancelled" and cancelled.model is None
     assert not list((project / "models").glob("*.tar.gz"))
     assert not list((project / "models").glob(".training-*"))
-    assert await aredis.get(keys.LOCK) is None
+    assert await redis_client.get(keys.LOCK) is None
     with pytest.raises(NoJob):
         await jobs.cancel()
 
 
 async def test_a_failed_training_reports_why_and_releases_the_lock(
-    aredis, retraining_config, project
+    redis_client, retraining_config, project
 ):
     (project / "broken.yml").write_text(
         "language: en\npipeline:\n  - name: NoSuchComponent\npolicies: []\n"
     )
-    jobs = TrainingJobs(aredis, retraining_config)
+    jobs = TrainingJobs(redis_client, retraining_config)
     job = await jobs.start(config_path="broken.yml")
     done = await jobs.wait(job.id, timeout=TRAIN_TIMEOUT)
     assert done.phase == "failed" and "rasa train failed" in done.error
     assert not list((project / "models").glob("*.tar.gz"))
-    assert await aredis.get(keys.LOCK) is None
+    assert await redis_client.get(keys.LOCK) is None
 
 
-async def test_a_job_whose_process_died_is_reported_failed(aredis, retraining_config):
+async def test_a_job_whose_process_died_is_reported_failed(redis_client, retraining_config):
     job = Job(id="ghost", phase="training")
-    await aredis.set(keys.job(job.id), json.dumps(job.to_dict()))
-    await aredis.set(keys.LAST_JOB, job.id)
-    status = await TrainingJobs(aredis, retraining_config).status()
+    await redis_client.set(keys.job(job.id), json.dumps(job.to_dict()))
+    await redis_client.set(keys.LAST_JOB, job.id)
+    status = await TrainingJobs(redis_client, retraining_config).status()
     assert status.phase == "failed" and "stopped" in status.error
 
 
 @pytest.mark.parametrize("config_path", ["../outside.yml", "missing.yml"])
 async def test_configs_outside_the_project_or_missing_are_refused(
-    aredis, retraining_config, config_path
+    redis_client, retraining_config, config_path
 ):
     with pytest.raises(InvalidInput):
-        await TrainingJobs(aredis, retraining_config).start(config_path=config_path)
-    assert await aredis.get(keys.LOCK) is None
+        await TrainingJobs(redis_client, retraining_config).start(config_path=config_path)
+    assert await redis_client.get(keys.LOCK) is None

@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from bot.devtools.stack import StackSettings, free_port, process
+from bot.devtools.stack import StackSettings, process
+from bot.nlu.training import train
 from bot.retraining import keys
 from bot.retraining.comparison import build_comparison
 from bot.retraining.errors import (
@@ -25,7 +25,8 @@ from bot.retraining.errors import (
     RasaUnavailable,
 )
 from bot.retraining.model_registry import ModelRegistry
-from tests.bot.retraining.conftest import copy_project, write_tiny_config
+from tests.support.project import copy_project, write_tiny_config
+from tests.support.redis_server import free_port
 
 TOKEN = "test-token"
 
@@ -36,30 +37,15 @@ def tiny_model(tmp_path_factory) -> Path:
     project = copy_project(tmp_path_factory.mktemp("models-project"))
     config = write_tiny_config(project)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false"}
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rasa",
-            "train",
-            "--config",
-            config,
-            "--domain",
-            "domain.yml",
-            "--data",
-            "data",
-            "--out",
-            "models",
-            "--fixed-model-name",
-            "storefront-first",
-        ],
-        cwd=project,
+    return train(
+        project,
+        config,
+        Path("models"),
+        "storefront-first",
         env=env,
-        check=True,
         capture_output=True,
         timeout=900,
     )
-    return project / "models" / "storefront-first.tar.gz"
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +101,8 @@ def _comparison(candidate: str, verdict: str):
     return comparison
 
 
-async def test_activate_refuses_worse_models_and_rollback_goes_back(aredis, models):
-    registry = ModelRegistry(aredis, models)
+async def test_activate_refuses_worse_models_and_rollback_goes_back(redis_client, models):
+    registry = ModelRegistry(redis_client, models)
     # Rasa runs the module's model from another folder: the registry finds what it runs by name.
     await registry.activate("storefront-first.tar.gz", by="admin", override=True)
     assert (await registry.running()) == {models.rasa_urls[0]: "storefront-first.tar.gz"}
@@ -143,7 +129,7 @@ async def test_activate_refuses_worse_models_and_rollback_goes_back(aredis, mode
     assert (await registry.running())[models.rasa_urls[0]] == "storefront-first.tar.gz"
     with pytest.raises(NothingToRollBack):
         await registry.rollback(by="admin")
-    history = [json.loads(h) for h in await aredis.lrange(keys.ACTIVATIONS, 0, -1)]
+    history = [json.loads(h) for h in await redis_client.lrange(keys.ACTIVATIONS, 0, -1)]
     assert [(h["model"], h["rollback"]) for h in history] == [
         ("storefront-first.tar.gz", False),
         ("storefront-second.tar.gz", False),
@@ -151,36 +137,36 @@ async def test_activate_refuses_worse_models_and_rollback_goes_back(aredis, mode
     ]
 
 
-async def test_an_unreachable_server_is_reported_and_nothing_is_recorded(aredis, models):
+async def test_an_unreachable_server_is_reported_and_nothing_is_recorded(redis_client, models):
     config = replace(models, rasa_urls=(f"http://127.0.0.1:{free_port()}",))
-    registry = ModelRegistry(aredis, config)
+    registry = ModelRegistry(redis_client, config)
     with pytest.raises(RasaUnavailable):
         await registry.activate("storefront-second.tar.gz", override=True)
-    assert await aredis.llen(keys.ACTIVATIONS) == 0
+    assert await redis_client.llen(keys.ACTIVATIONS) == 0
 
 
-async def test_a_server_refusing_a_broken_model_is_reported(aredis, models, project):
+async def test_a_server_refusing_a_broken_model_is_reported(redis_client, models, project):
     (project / "models" / "storefront-broken.tar.gz").write_bytes(b"not a model")
-    registry = ModelRegistry(aredis, models)
+    registry = ModelRegistry(redis_client, models)
     with pytest.raises(RasaUnavailable, match="refused"):
         await registry.activate("storefront-broken.tar.gz", override=True)
     assert (await registry.running())[models.rasa_urls[0]] != "storefront-broken.tar.gz"
 
 
 @pytest.mark.parametrize("name", ["../secret.tar.gz", "/etc/passwd", "nothing.tar.gz", "x.zip"])
-async def test_unknown_or_unsafe_names_are_refused(aredis, retraining_config, name):
+async def test_unknown_or_unsafe_names_are_refused(redis_client, retraining_config, name):
     with pytest.raises(ModelNotFound):
-        await ModelRegistry(aredis, retraining_config).activate(name, override=True)
+        await ModelRegistry(redis_client, retraining_config).activate(name, override=True)
 
 
-async def test_prune_keeps_the_newest_and_the_protected(aredis, retraining_config, project):
+async def test_prune_keeps_the_newest_and_the_protected(redis_client, retraining_config, project):
     folder = project / "models"
     folder.mkdir()
     for n in range(5):
         path = folder / f"storefront-{n}.tar.gz"
         path.write_bytes(b"x")
         os.utime(path, (1_700_000_000 + n, 1_700_000_000 + n))
-    registry = ModelRegistry(aredis, replace(retraining_config, keep_models=2))
+    registry = ModelRegistry(redis_client, replace(retraining_config, keep_models=2))
     removed = registry.prune(protect=("storefront-0.tar.gz",))
     assert sorted(removed) == ["storefront-1.tar.gz", "storefront-2.tar.gz"]
     assert sorted(p.name for p in folder.iterdir()) == [

@@ -1,15 +1,13 @@
 """The admin API over real sockets: Sanic server, real Redis, a copy of the bot project.
 
 Conversations are written into Redis the way Rasa's RedisTrackerStore keeps them;
-Rasa's model endpoints are a small recording HTTP server.
+Rasa's model endpoints are the session's fake Rasa (tests/support/fake_rasa.py).
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -17,94 +15,24 @@ import pytest_asyncio
 import yaml
 
 from handoff.core.auth import Auth
-from handoff.core.settings import REPO_ROOT, from_mapping
+from handoff.core.settings import from_mapping
 from handoff.core.store import HandoffStore
-from tests.handoff.conftest import FAST_SCRYPT_N, SECRET
-from tests.handoff.service.test_api import PASSWORD, Api, error_code, running
-from tests.support.redis_server import async_client
+from tests.support.auth import FAST_SCRYPT_N, PASSWORD, SECRET
+from tests.support.handoff_api import Api, error_code, running
+from tests.support.project import copy_project
+from tests.support.trackers import action, bot, save_tracker, user
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 NOW = time.time()
 
 
-# ---- a Rasa server's model endpoints ------------------------------------------------------------
-
-
-class ModelServer:
-    """Answers ``GET /status`` and ``PUT /model`` like ``rasa run --enable-api`` and records
-    calls.
-    """
-
-    def __init__(self, token: str = "rasa-token"):
-        self.token = token
-        self.model_file = "storefront-original.tar.gz"
-        self.loaded = []
-        self.down = False
-        self.url = ""
-        self._runner = None
-
-    async def start(self) -> None:
-        from aiohttp import web
-
-        app = web.Application()
-        app.router.add_get("/status", self._status)
-        app.router.add_put("/model", self._model)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-
-    async def stop(self) -> None:
-        await self._runner.cleanup()
-
-    async def _status(self, request):
-        from aiohttp import web
-
-        if request.query.get("token") != self.token:
-            return web.json_response({"message": "unauthorized"}, status=401)
-        if self.down:
-            return web.json_response({"message": "boom"}, status=500)
-        return web.json_response(
-            {"model_file": self.model_file, "model_id": "x", "num_active_training_jobs": 0}
-        )
-
-    async def _model(self, request):
-        from aiohttp import web
-
-        if request.query.get("token") != self.token:
-            return web.json_response({"message": "unauthorized"}, status=401)
-        if self.down:
-            return web.json_response({"message": "boom"}, status=500)
-        body = await request.json()
-        self.loaded.append(body["model_file"])
-        self.model_file = Path(body["model_file"]).name
-        return web.Response(status=204)
-
-
 # ---- fixtures ------------------------------------------------------------------------------------
-
-PROJECT_FILES = ("config.yml", "domain.yml", "data", "tests/nlu/test_nlu.yml")
-
-
-def copy_project(target: Path) -> None:
-    for name in PROJECT_FILES:
-        source = REPO_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, target / name)
-        else:
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
 
 
 @pytest.fixture(scope="module")
 def project_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("admin-project")
-    copy_project(root)
-    (root / "build").symlink_to(REPO_ROOT / "build", target_is_directory=True)
-    (root / "models").mkdir()
-    return root
+    return copy_project(tmp_path_factory.mktemp("admin-project"), link_build=True)
 
 
 @pytest.fixture
@@ -117,22 +45,6 @@ def project(project_root):
     for name in ("storefront-original.tar.gz", "storefront-retrained.tar.gz"):
         (project_root / "models" / name).write_bytes(b"not a real model")
     return project_root
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def rasa_server():
-    server = ModelServer()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-def rasa(rasa_server):
-    rasa_server.model_file = "storefront-original.tar.gz"
-    rasa_server.loaded.clear()
-    rasa_server.down = False
-    return rasa_server
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -152,13 +64,7 @@ async def service(redis_url, rasa_server, project_root):
 
 
 @pytest_asyncio.fixture(loop_scope="module")
-async def redis_client(redis_db):
-    async with async_client(redis_db) as client:
-        yield client
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def api(service, redis_db, project, rasa):
+async def api(service, redis_db, project, fake_rasa):
     async with aiohttp.ClientSession() as session:
         yield Api(service[1], session)
 
@@ -174,67 +80,38 @@ async def tokens(api, redis_client):
 # ---- logged conversations, as Rasa's RedisTrackerStore writes them -------------------------------
 
 
-def user(text, intent, confidence, at, ranking=None):
-    parse = {
-        "text": text,
-        "intent": {"name": intent, "confidence": confidence},
-        "intent_ranking": ranking or [{"name": intent, "confidence": confidence}],
-        "entities": [],
-    }
-    return {
-        "event": "user",
-        "text": text,
-        "timestamp": at,
-        "parse_data": parse,
-        "input_channel": "rest",
-        "metadata": {},
-    }
-
-
-def bot_says(text, at):
-    return {"event": "bot", "text": text, "timestamp": at, "data": {}, "metadata": {}}
-
-
-def action(name, at):
-    return {"event": "action", "name": name, "timestamp": at, "policy": None, "confidence": 1.0}
-
-
-async def log_conversation(redis, sender, events):
-    await redis.set(f"rasa:tracker:{sender}", json.dumps({"name": sender, "events": events}))
-
-
 async def log_chats(redis):
     """Three customers ask the same odd question, one is understood, one falls back and
     escalates.
     """
     for n in range(3):
         t = NOW - 3600 + n * 60
-        await log_conversation(
+        await save_tracker(
             redis,
             f"odd-{n}",
             [
                 action("action_session_start", t),
                 user("hi", "greet", 0.99, t + 1),
-                bot_says("Hi! How can I help?", t + 2),
+                bot("Hi! How can I help?", t + 2),
                 user(
                     "Wo  ist mein Paket?" if n == 0 else "wo ist mein paket?",
                     "order_status",
                     0.41,
                     t + 3,
                 ),
-                bot_says("Could you give me your order number?", t + 4),
+                bot("Could you give me your order number?", t + 4),
             ],
         )
-    await log_conversation(
+    await save_tracker(
         redis,
         "fine",
         [
             user("where is my order", "order_status", 0.97, NOW - 600),
-            bot_says("Could you give me your order number?", NOW - 599),
+            bot("Could you give me your order number?", NOW - 599),
         ],
     )
     fallback = [{"name": "nlu_fallback", "confidence": 0.55}, {"name": "faq", "confidence": 0.3}]
-    await log_conversation(
+    await save_tracker(
         redis,
         "lost",
         [
@@ -246,13 +123,13 @@ async def log_chats(redis):
                 ranking=fallback,
             ),
             action("action_handle_fallback", NOW - 119),
-            bot_says("Sorry, I didn't get that.", NOW - 118),
+            bot("Sorry, I didn't get that.", NOW - 118),
             {"event": "pause", "timestamp": NOW - 117},
         ],
     )
     await HandoffStore(redis).escalate("lost", "nlu_fallback")
     # Three days ago, below the threshold too.
-    await log_conversation(
+    await save_tracker(
         redis,
         "old",
         [
@@ -293,10 +170,10 @@ async def test_admin_routes_need_a_token(api, method, path):
 
 
 @pytest.mark.parametrize("method,path", ROUTES)
-async def test_admin_routes_refuse_csrs(api, tokens, method, path, rasa):
+async def test_admin_routes_refuse_csrs(api, tokens, method, path, fake_rasa):
     status, body = await api.call(method, path, token=tokens["alice"], body={})
     assert status == 403 and error_code(body) == "forbidden"
-    assert rasa.loaded == []
+    assert fake_rasa.loaded == []
 
 
 async def test_admin_page_is_served_with_the_console_policy(api):
@@ -598,12 +475,12 @@ async def models(api, token):
 
 
 async def test_models_activate_refuse_worse_override_and_roll_back(
-    api, tokens, redis_client, project, rasa
+    api, tokens, redis_client, project, fake_rasa
 ):
     token = tokens["root"]
     listed = await models(api, token)
     assert set(listed) == {"storefront-original.tar.gz", "storefront-retrained.tar.gz"}
-    assert listed["storefront-original.tar.gz"]["active_on"] == [rasa.url]
+    assert listed["storefront-original.tar.gz"]["active_on"] == [fake_rasa.url]
     assert listed["storefront-retrained.tar.gz"]["active_on"] == []
 
     # Never evaluated: refused without an override.
@@ -623,7 +500,7 @@ async def test_models_activate_refuse_worse_override_and_roll_back(
         body={"model": "storefront-retrained.tar.gz"},
     )
     assert status == 409 and error_code(body) == "model_worse", body
-    assert rasa.loaded == []
+    assert fake_rasa.loaded == []
     assert (await models(api, token))["storefront-retrained.tar.gz"]["evaluation"][
         "verdict"
     ] == "worse"
@@ -637,18 +514,18 @@ async def test_models_activate_refuse_worse_override_and_roll_back(
     assert status == 200, body
     assert body["model"] == "storefront-retrained.tar.gz" and body["override"] is True
     assert body["previous"] == "storefront-original.tar.gz" and body["by"] == "root"
-    assert rasa.loaded == [str(project.resolve() / "models/storefront-retrained.tar.gz")]
-    assert (await models(api, token))["storefront-retrained.tar.gz"]["active_on"] == [rasa.url]
+    assert fake_rasa.loaded == [str(project.resolve() / "models/storefront-retrained.tar.gz")]
+    assert (await models(api, token))["storefront-retrained.tar.gz"]["active_on"] == [fake_rasa.url]
     # One click back.
     status, body = await api.call("POST", "/api/admin/models/rollback", token=token)
     assert status == 200 and body["model"] == "storefront-original.tar.gz" and body["rollback"]
-    assert rasa.model_file == "storefront-original.tar.gz"
+    assert fake_rasa.model_file == "storefront-original.tar.gz"
     status, body = await api.call("POST", "/api/admin/models/rollback", token=token)
     assert status == 409 and error_code(body) == "nothing_to_roll_back"
 
 
 async def test_activating_a_better_model_needs_no_override(
-    api, tokens, redis_client, project, rasa
+    api, tokens, redis_client, project, fake_rasa
 ):
     await evaluated(redis_client, project, "storefront-retrained.tar.gz", "better")
     status, body = await api.call(
@@ -657,8 +534,8 @@ async def test_activating_a_better_model_needs_no_override(
         token=tokens["root"],
         body={"model": "storefront-retrained.tar.gz"},
     )
-    assert status == 200 and body["override"] is False and body["servers"] == [rasa.url]
-    assert rasa.model_file == "storefront-retrained.tar.gz"
+    assert status == 200 and body["override"] is False and body["servers"] == [fake_rasa.url]
+    assert fake_rasa.model_file == "storefront-retrained.tar.gz"
 
 
 @pytest.mark.parametrize(
@@ -672,16 +549,16 @@ async def test_activating_a_better_model_needs_no_override(
         ({"model": "config.yml", "override": True}, 404, "model_not_found"),
     ],
 )
-async def test_activate_rejects_bad_input(api, tokens, rasa, payload, status, code):
+async def test_activate_rejects_bad_input(api, tokens, fake_rasa, payload, status, code):
     got, body = await api.call(
         "POST", "/api/admin/models/activate", token=tokens["root"], body=payload
     )
     assert (got, error_code(body)) == (status, code), body
-    assert rasa.loaded == []
+    assert fake_rasa.loaded == []
 
 
-async def test_rasa_down_is_502_and_nothing_changes(api, tokens, rasa):
-    rasa.down = True
+async def test_rasa_down_is_502_and_nothing_changes(api, tokens, fake_rasa):
+    fake_rasa.down = True
     status, body = await api.call(
         "POST",
         "/api/admin/models/activate",
@@ -689,6 +566,6 @@ async def test_rasa_down_is_502_and_nothing_changes(api, tokens, rasa):
         body={"model": "storefront-retrained.tar.gz", "override": True},
     )
     assert status == 502 and error_code(body) == "rasa_unavailable", body
-    rasa.down = False
+    fake_rasa.down = False
     status, body = await api.call("POST", "/api/admin/models/rollback", token=tokens["root"])
     assert status == 409 and error_code(body) == "nothing_to_roll_back"

@@ -13,7 +13,7 @@ import urllib.request
 from handoff.core.settings import REPO_ROOT
 from handoff.service import __main__ as handoff_main
 from handoff.service import accounts
-from tests.handoff.conftest import SECRET
+from tests.support.auth import SECRET
 from tests.support.redis_server import free_port
 
 

@@ -8,7 +8,7 @@ import yaml
 
 from handoff.core.settings import REPO_ROOT, from_mapping
 from handoff.service.app import create_app
-from tests.handoff.conftest import SECRET
+from tests.support.auth import SECRET
 
 DOC = REPO_ROOT / "docs" / "handoff-api.openapi.yaml"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from contextlib import asynccontextmanager
 
 import aiohttp
 import pytest
@@ -13,65 +12,15 @@ import yaml
 
 from handoff.core import keys
 from handoff.core.auth import Auth, Identity
-from handoff.core.outbox import Outbox
 from handoff.core.settings import from_mapping
 from handoff.core.store import HandoffStore
-from handoff.service.app import create_app
-from tests.handoff.conftest import FAST_SCRYPT_N, SECRET, FakeRasa
-from tests.support.redis_server import async_client, free_port
-from tests.support.sanic_server import serving
-
-PASSWORD = "s3cret-pass"
-
-
-class Api:
-    """A small HTTP client for the service under test."""
-
-    def __init__(self, base: str, session: aiohttp.ClientSession):
-        self.base = base
-        self.session = session
-
-    async def call(self, method, path, token=None, body=None, data=None):
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with self.session.request(
-            method, self.base + path, headers=headers, json=body, data=data
-        ) as resp:
-            text = await resp.text()
-            try:
-                payload = json.loads(text)
-            except ValueError:
-                payload = text
-            return resp.status, payload
-
-    async def try_login(self, username, password=PASSWORD):
-        return await self.call(
-            "POST", "/api/login", body={"username": username, "password": password}
-        )
-
-    async def login(self, username, password=PASSWORD):
-        status, body = await self.try_login(username, password)
-        assert status == 200, body
-        return body["token"]
-
+from tests.support.auth import FAST_SCRYPT_N, PASSWORD, SECRET
+from tests.support.handoff_api import Api, error_code, running
+from tests.support.redis_server import free_port
 
 # One server for the module (starting a Sanic app costs ~0.3 s); every test still
 # gets an empty Redis database through `redis_db`, and the app keeps no other state.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def rasa_server():
-    rasa = FakeRasa()
-    await rasa.start()
-    yield rasa
-    await rasa.stop()
-
-
-@pytest.fixture
-def fake_rasa(rasa_server):
-    rasa_server.calls.clear()
-    rasa_server.down = False
-    return rasa_server
 
 
 @pytest.fixture(scope="module")
@@ -79,14 +28,6 @@ def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("bot-project")
     (root / "domain.yml").write_text('responses:\n  utter_greet:\n    - text: "Hi!"\n')
     return root
-
-
-@asynccontextmanager
-async def running(config):
-    """Serve ``create_app(config)`` on a free port; yield (app, base URL)."""
-    app = create_app(config)
-    async with serving(app) as url:
-        yield app, url
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -106,12 +47,6 @@ async def service(redis_url, rasa_server, project):
     )
     async with running(config) as served:
         yield served
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def redis_client(redis_db):
-    async with async_client(redis_db) as client:
-        yield client
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -137,15 +72,6 @@ async def tokens(api, accounts):
 def bot(redis_client):
     """The bot's side: escalates straight into the store, as the handoff action does."""
     return HandoffStore(redis_client, priorities={"complaint": "urgent"})
-
-
-@pytest.fixture
-def outbox(redis_client):
-    return Outbox(redis_client)
-
-
-def error_code(body):
-    return body["error"]["code"]
 
 
 # ---- public endpoints and authentication ---------------------------------------------------------
