@@ -10,7 +10,7 @@ export RASA_TELEMETRY_ENABLED := false
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup system-deps venv model seed run shell test validate eval clean
+.PHONY: setup system-deps venv model seed run shell lint test test-fast validate eval clean
 
 setup: system-deps venv model seed
 
@@ -53,8 +53,21 @@ shell: venv
 validate: venv
 	$(PY) -m rasa data validate --fail-on-warnings
 
-test: setup
+# The gates: ruff (lint and format) over the whole tree, and the import contracts of
+# pyproject.toml (layers point one way, the core imports no edge, no cycles).
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	.venv/bin/lint-imports
+
+# Lint first: it takes seconds, setup can take a quarter of an hour on a fresh machine.
+test: lint setup
 	$(PY) -m pytest
+
+# The tests that need neither Redis nor a trained model: under a minute, no redis-server.
+# tests/conftest.py marks each test's tier at collection (fast, redis, model or slow).
+test-fast: venv
+	$(PY) -m pytest -m fast
 
 # NLU figures on the public benchmarks (../shared/benchmarks), ours vs Rasa's default
 # pipeline; trains what is missing, writes docs/benchmarks/nlu.md and plots.

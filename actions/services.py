@@ -15,6 +15,7 @@ from actions.orders.adapter import OrderSystem
 from actions.orders.factory import order_system_from_config
 from actions.returns_policy import ReturnPolicy
 from actions.settings import load_settings
+from handoff.core.resources import Resources
 from handoff.core.settings import HandoffConfig, load_config
 from handoff.core.store import HandoffStore
 
@@ -27,22 +28,14 @@ class Services:
     policy: ReturnPolicy
     today: Callable[[], dt.date] = field(default=dt.date.today)
     handoff_config: Optional[HandoffConfig] = None
-    _handoff: Optional[HandoffStore] = None
+    _resources: Optional[Resources] = None
 
     @property
     def handoff(self) -> HandoffStore:
-        """The live CSR queue in Redis (connected on first use)."""
-        if self._handoff is None:
-            from redis.asyncio import Redis
-
-            config = self.handoff_config or load_config()
-            self._handoff = HandoffStore(
-                Redis.from_url(config.redis_url),
-                priorities=config.priorities,
-                default_priority=config.default_priority,
-                default_wait_seconds=config.default_wait_seconds,
-            )
-        return self._handoff
+        """The live CSR queue in Redis, built by the composition root (connected on first use)."""
+        if self._resources is None:
+            self._resources = Resources(self.handoff_config or load_config())
+        return self._resources.store
 
 
 @lru_cache(maxsize=1)

@@ -1,1 +1,2 @@
-"""Bot-side code: the spaCy pipeline, the widget channel and the command line."""
+"""The Rasa side: the widget channel, the NLU pipeline and its training, evaluation,
+retraining from logged chats, and the developer tools."""

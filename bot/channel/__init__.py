@@ -1,0 +1,1 @@
+"""The website widget's Rasa input channel (declared in ``credentials.yml``)."""

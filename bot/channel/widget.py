@@ -25,13 +25,11 @@ import logging
 import os
 import re
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Text, Tuple
 
 import redis.asyncio as aioredis
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from sanic import Blueprint, response
 from sanic.exceptions import WebsocketClosed
 from sanic.request import Request
@@ -45,9 +43,11 @@ from handoff.core.customer_tokens import (
     CustomerTokens,
     new_conversation_id,
 )
+from handoff.core.http_errors import HttpError, http_error
 from handoff.core.lifecycle import State
-from handoff.core.outbox import Entry, InvalidMessageId, Outbox, normalize_message
+from handoff.core.outbox import Entry, Outbox, normalize_message
 from handoff.core.redaction import mask_transcript_text
+from handoff.core.resources import Resources
 from handoff.core.settings import HandoffConfig, load_config
 from handoff.core.store import HandoffStore
 
@@ -89,24 +89,19 @@ class WidgetSettings:
     """Everything the channel needs; built from ``credentials.yml`` and the handoff config.
 
     Attributes:
-        redis_url: Redis shared with the handoff service.
-        secret: HS256 key of customer tokens (the handoff secret).
+        shared: The product's settings (handoff.yml and the environment) with the Redis
+            URL this channel uses; the composition root builds the store and outbox from it.
         token_ttl_seconds: Lifetime of a customer token.
         max_message_chars: Longest customer message accepted.
         rate_limit_per_minute: Messages per conversation per minute.
         session_rate_limit_per_minute: New sessions per client IP per minute.
-        record_ttl_seconds: Handoff records expire this long after their last change.
-        metrics_retention_seconds: Handoff metric samples older than this are dropped.
     """
 
-    redis_url: str
-    secret: str
+    shared: HandoffConfig
     token_ttl_seconds: int = DEFAULT_TTL_SECONDS
     max_message_chars: int = 2000
     rate_limit_per_minute: int = 20
     session_rate_limit_per_minute: int = 30
-    record_ttl_seconds: int = 30 * 86400
-    metrics_retention_seconds: int = 90 * 86400
 
     # Keys accepted in credentials.yml; the rest comes from the handoff config.
     CREDENTIAL_KEYS = (
@@ -127,6 +122,16 @@ class WidgetSettings:
                 raise errors.ConfigError(f"widget channel: {f.name} must be a positive integer")
         if not self.redis_url or not self.secret:
             raise errors.ConfigError("widget channel: redis_url and secret are required")
+
+    @property
+    def redis_url(self) -> str:
+        """Redis shared with the handoff service."""
+        return self.shared.redis_url
+
+    @property
+    def secret(self) -> str:
+        """HS256 key of customer tokens (the handoff secret)."""
+        return self.shared.secret
 
     @classmethod
     def from_credentials(
@@ -151,53 +156,7 @@ class WidgetSettings:
             )
         given = {k: v for k, v in given.items() if v is not None}
         redis_url = given.pop("redis_url", None) or env.get("REDIS_URL") or config.redis_url
-        return cls(
-            redis_url=str(redis_url),
-            secret=config.secret,
-            record_ttl_seconds=config.record_ttl_days * 86400,
-            metrics_retention_seconds=config.metrics_retention_days * 86400,
-            **given,
-        )
-
-
-class WidgetError(Exception):
-    """A request the channel refuses, with its HTTP status and stable error code."""
-
-    def __init__(
-        self, status: int, code: str, message: str, headers: Optional[Dict[str, str]] = None
-    ):
-        """Create the error."""
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
-
-
-_DOMAIN_STATUS = (
-    (errors.AuthError, 401),
-    (errors.InvalidInput, 400),
-    (errors.ConversationNotFound, 404),
-    (errors.InvalidTransition, 409),
-    (errors.Busy, 503),
-)
-
-
-def as_widget_error(exc: Exception) -> WidgetError:
-    """The status, code and message a client sees for ``exc`` (never a traceback)."""
-    if isinstance(exc, WidgetError):
-        return exc
-    if isinstance(exc, errors.HandoffError):
-        status = next((s for cls, s in _DOMAIN_STATUS if isinstance(exc, cls)), 400)
-        return WidgetError(status, exc.code, exc.message)
-    if isinstance(exc, InvalidMessageId):
-        return WidgetError(400, "invalid_input", "`after` must be a message id from this API")
-    if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
-        logger.error("widget channel: Redis unavailable: %s", exc)
-        return WidgetError(503, "redis_unavailable", "storage is temporarily unavailable")
-    logger.exception("widget channel: unexpected error", exc_info=exc)
-    return WidgetError(500, "internal_error", "something went wrong on our side")
-
-
-def _error_body(err: WidgetError) -> Dict[str, Any]:
-    return {"error": {"code": err.code, "message": err.message}}
+        return cls(shared=replace(config, redis_url=str(redis_url)), **given)
 
 
 def _json_errors(handler: Callable[..., Awaitable[HTTPResponse]]):
@@ -208,8 +167,8 @@ def _json_errors(handler: Callable[..., Awaitable[HTTPResponse]]):
         try:
             return await handler(request, *args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - the edge: everything becomes JSON
-            err = as_widget_error(exc)
-            return response.json(_error_body(err), status=err.status, headers=err.headers)
+            err = http_error(exc, f"widget {request.method} {request.path}")
+            return response.json(err.body, status=err.status, headers=err.headers)
 
     return wrapped
 
@@ -329,37 +288,28 @@ class WidgetInput(InputChannel):
         self.settings = settings
         self._clock = clock
         self.tokens = CustomerTokens(settings.secret, settings.token_ttl_seconds)
-        self._client: Optional[aioredis.Redis] = None
+        self.resources = Resources(settings.shared)
 
-    # -- collaborators, created lazily on the server's event loop --
+    # -- collaborators, built by the composition root on first use (the server's event loop) --
 
     @property
     def redis(self) -> aioredis.Redis:
-        """The one Redis client of this channel (created on first use)."""
-        if self._client is None:
-            self._client = aioredis.from_url(self.settings.redis_url, decode_responses=True)
-        return self._client
+        """The one Redis client of this channel."""
+        return self.resources.redis
 
     @property
     def outbox(self) -> Outbox:
         """Conversation outboxes."""
-        return Outbox(self.redis)
+        return self.resources.outbox
 
     @property
     def store(self) -> HandoffStore:
         """Handoff records (state, transcript, CSAT)."""
-        return HandoffStore(
-            self.redis,
-            record_ttl_seconds=self.settings.record_ttl_seconds,
-            metrics_retention_seconds=self.settings.metrics_retention_seconds,
-        )
+        return self.resources.store
 
     async def close(self) -> None:
         """Close the Redis client (the next use opens a new one)."""
-        client, self._client = self._client, None
-        if client is not None:
-            await client.close()
-            await client.connection_pool.disconnect()
+        await self.resources.close()
 
     def get_output_channel(self) -> OutputChannel:
         """Where ``?output_channel=latest`` of Rasa's HTTP API delivers: the outbox."""
@@ -452,7 +402,8 @@ class WidgetInput(InputChannel):
             entries written while handling it.
 
         Raises:
-            WidgetError: empty, too long, rate-limited, or a rating that cannot count.
+            InvalidInput, PayloadTooLarge, TooManyRequests, Conflict: empty, too long,
+                rate-limited, or a rating that cannot count.
         """
         text = self._check_text(text)
         metadata = _clean_metadata(metadata)
@@ -484,8 +435,8 @@ class WidgetInput(InputChannel):
                 logger.warning("widget channel: handoff record of %s vanished", conv_id)
             return 202, output.entries
         if failed:
-            raise WidgetError(
-                502, "bot_unavailable", "the assistant could not answer just now; please try again"
+            raise errors.UpstreamError(
+                "the assistant could not answer just now; please try again", code="bot_unavailable"
             )
         return 200, output.entries
 
@@ -506,14 +457,13 @@ class WidgetInput(InputChannel):
         try:
             conv_id = self.tokens.verify(request.args.get("token"))
         except CustomerTokenError as exc:
-            await _send_error(ws, as_widget_error(exc))
+            await _send_error(ws, http_error(exc, "widget socket"))
             await ws.close(4401, "unauthorized")
             return
         after = request.args.get("after") or None
         if after is not None and not _STREAM_ID.match(after):
-            await _send_error(
-                ws, WidgetError(400, "invalid_input", "`after` must be a message id from this API")
-            )
+            refused = errors.InvalidInput("`after` must be a message id from this API")
+            await _send_error(ws, http_error(refused))
             await ws.close(4400, "invalid after")
             return
         tasks = [
@@ -527,7 +477,7 @@ class WidgetInput(InputChannel):
                 # recv() ends as "cancelled" when the client goes away.
                 exc = None if task.cancelled() else task.exception()
                 if exc is not None and not isinstance(exc, _CLOSED):
-                    await _send_error(ws, as_widget_error(exc))
+                    await _send_error(ws, http_error(exc, "widget socket"))
         finally:
             for task in tasks:
                 task.cancel()
@@ -570,13 +520,13 @@ class WidgetInput(InputChannel):
             except _CLOSED:
                 raise
             except Exception as exc:  # noqa: BLE001 - a bad frame never closes the socket
-                await _send_error(ws, as_widget_error(exc))
+                await _send_error(ws, http_error(exc, "widget socket"))
 
     async def _on_frame(
         self, request: Request, ws: Any, conv_id: str, on_new_message: OnNewMessage, raw: Any
     ) -> None:
         if not isinstance(raw, str):
-            raise WidgetError(400, "invalid_frame", "frames must be JSON text")
+            raise errors.InvalidInput("frames must be JSON text", code="invalid_frame")
         frame = _json_object(raw.encode(), required=True)
         kind = frame.get("type")
         if kind == "message":
@@ -588,23 +538,23 @@ class WidgetInput(InputChannel):
         elif kind == "ping":
             await ws.send(json.dumps({"type": "pong"}))
         else:
-            raise WidgetError(
-                400, "invalid_frame", "frame `type` must be one of message, ack, ping"
+            raise errors.InvalidInput(
+                "frame `type` must be one of message, ack, ping", code="invalid_frame"
             )
 
     # -- rules --
 
     def _check_text(self, text: Any) -> str:
         if text is None:
-            raise WidgetError(400, "empty_message", "`text` is required")
+            raise errors.InvalidInput("`text` is required", code="empty_message")
         if not isinstance(text, str):
-            raise WidgetError(400, "invalid_input", "`text` must be a string")
+            raise errors.InvalidInput("`text` must be a string")
         if not text.strip():
-            raise WidgetError(400, "empty_message", "`text` must not be empty")
+            raise errors.InvalidInput("`text` must not be empty", code="empty_message")
         if len(text) > self.settings.max_message_chars:
             limit = self.settings.max_message_chars
-            raise WidgetError(
-                413, "message_too_long", f"messages are limited to {limit} characters"
+            raise errors.PayloadTooLarge(
+                f"messages are limited to {limit} characters", code="message_too_long"
             )
         return text
 
@@ -617,11 +567,8 @@ class WidgetInput(InputChannel):
             count, _ = await pipe.execute()
         if int(count) > limit:
             wait = max(1, 60 - int(now % 60))
-            raise WidgetError(
-                429,
-                "rate_limited",
-                f"more than {limit} requests a minute; try again in {wait} s",
-                headers={"Retry-After": str(wait)},
+            raise errors.TooManyRequests(
+                f"more than {limit} requests a minute; try again in {wait} s", retry_after=wait
             )
 
     async def _state(self, conv_id: str) -> State:
@@ -643,7 +590,7 @@ class WidgetInput(InputChannel):
             if isinstance(score, str) and score.strip().isdigit():
                 score = int(score)
             if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
-                raise WidgetError(400, "invalid_input", "csat_score must be an integer from 1 to 5")
+                raise errors.InvalidInput("csat_score must be an integer from 1 to 5")
             return score
         if stripped in ("1", "2", "3", "4", "5") and await self._rating_requested(conv_id):
             return int(stripped)
@@ -664,8 +611,8 @@ class WidgetInput(InputChannel):
         try:
             await self.store.set_csat(conv_id, score)
         except (errors.ConversationNotFound, errors.InvalidTransition) as exc:
-            raise WidgetError(
-                409, "cannot_rate", "only a chat closed by our support team can be rated"
+            raise errors.Conflict(
+                "only a chat closed by our support team can be rated", code="cannot_rate"
             ) from exc
         await output.append(conv_id, {"kind": "csat_thanks", "text": THANKS_TEXT})
 
@@ -693,14 +640,16 @@ def _bearer(request: Request) -> Optional[str]:
 def _json_object(body: Optional[bytes], required: bool) -> Dict[str, Any]:
     if not body or not body.strip():
         if required:
-            raise WidgetError(400, "invalid_json", "the body must be a JSON object")
+            raise errors.InvalidInput("the body must be a JSON object", code="invalid_json")
         return {}
     try:
         value = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise WidgetError(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
+        raise errors.InvalidInput(
+            f"the body is not valid JSON: {exc}", code="invalid_json"
+        ) from exc
     if not isinstance(value, dict):
-        raise WidgetError(400, "invalid_json", "the body must be a JSON object")
+        raise errors.InvalidInput("the body must be a JSON object", code="invalid_json")
     return value
 
 
@@ -709,23 +658,21 @@ def _clean_metadata(raw: Any) -> Dict[str, str]:
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
-        raise WidgetError(400, "invalid_input", "`metadata` must be a JSON object")
+        raise errors.InvalidInput("`metadata` must be a JSON object")
     clean = {}
     for key, limit in MAX_META_CHARS.items():
         value = raw.get(key)
         if value is None or value == "":
             continue
         if not isinstance(value, str) or len(value) > limit:
-            raise WidgetError(
-                400, "invalid_input", f"`{key}` must be a string of at most {limit} characters"
-            )
+            raise errors.InvalidInput(f"`{key}` must be a string of at most {limit} characters")
         clean[key] = value
     return clean
 
 
-async def _send_error(ws: Any, err: WidgetError) -> None:
+async def _send_error(ws: Any, err: HttpError) -> None:
     try:
-        await ws.send(json.dumps({"type": "error", **_error_body(err)}))
+        await ws.send(json.dumps({"type": "error", **err.body}))
     except _CLOSED:
         pass
 

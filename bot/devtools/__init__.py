@@ -1,0 +1,1 @@
+"""Developer tools: the process runner behind ``make run`` and the terminal chat."""

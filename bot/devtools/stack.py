@@ -55,13 +55,6 @@ class StackSettings:
         return f"http://127.0.0.1:{self.handoff_port}"
 
 
-def free_port() -> int:
-    """A port nobody listens on right now (for tests running beside `make run`)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_for_http(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> None:
     """Poll ``url`` until it answers 200; fail early if the process died."""
     deadline = time.monotonic() + timeout
@@ -299,22 +292,22 @@ DEMO_PASSWORD = "demo-password"
 
 async def ensure_demo_accounts(redis_url: str) -> None:
     """CSR and admin logins for the demo (skipped when they exist)."""
-    from redis.asyncio import Redis
+    from dataclasses import replace
 
-    from handoff.core.auth import Auth
     from handoff.core.errors import AccountExists
+    from handoff.core.resources import Resources
     from handoff.core.settings import load_config
 
-    redis = Redis.from_url(redis_url)
+    resources = Resources(replace(load_config(), redis_url=redis_url))
     try:
-        auth = Auth(redis, load_config().secret)
+        auth = resources.auth
         for username, role, display_name in DEMO_ACCOUNTS:
             try:
                 await auth.create_account(username, DEMO_PASSWORD, role, display_name=display_name)
             except AccountExists:
                 pass
     finally:
-        await redis.close()
+        await resources.close()
 
 
 def main() -> None:

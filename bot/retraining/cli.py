@@ -20,14 +20,12 @@ import json
 import sys
 from typing import Any, Callable, List, Optional
 
-from redis.asyncio import Redis
-
 from bot.retraining import faq, labels, review
 from bot.retraining.comparison import Comparison, compare
-from bot.retraining.errors import RetrainingError
 from bot.retraining.jobs import Job, TrainingJobs
 from bot.retraining.model_registry import ModelRegistry
-from handoff.core.errors import ConfigError
+from handoff.core.errors import ConfigError, DomainError, InvalidInput
+from handoff.core.resources import Resources
 from handoff.core.settings import HandoffConfig, load_config
 
 
@@ -86,9 +84,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         config = _config(args)
         code = asyncio.run(_dispatch(args, config))
-    except (RetrainingError, ConfigError) as exc:
+    except DomainError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        code = 2 if isinstance(exc, (ValueError, ConfigError)) else 1
+        code = 2 if isinstance(exc, (InvalidInput, ConfigError)) else 1
     sys.exit(code)
 
 
@@ -108,12 +106,12 @@ def _config(args: argparse.Namespace) -> HandoffConfig:
 
 
 async def _dispatch(args: argparse.Namespace, config: HandoffConfig) -> int:
-    redis = Redis.from_url(config.redis_url, decode_responses=True)
+    resources = Resources(config)
     try:
         handler: Callable[..., Any] = COMMANDS[args.command]
-        return await handler(args, config.retraining, redis) or 0
+        return await handler(args, config.retraining, resources.redis) or 0
     finally:
-        await redis.close()
+        await resources.close()
 
 
 # ---- commands ---------------------------------------------------------------------------------

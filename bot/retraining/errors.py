@@ -1,24 +1,26 @@
-"""What can go wrong in the retraining tools, with the HTTP status the web edge should answer.
+"""What can go wrong in the retraining tools.
 
-Every error carries a stable ``code`` (the ``error.code`` of the admin API) and
-a ``status``, so ``handoff/service/admin_routes.py`` can map them in one place.
+Each error is a member of the product's one hierarchy (:mod:`handoff.core.errors`):
+its parent group decides the HTTP status (:mod:`handoff.core.http_errors`), its
+``code`` is the ``error.code`` of the admin API. :class:`RetrainingError` marks the
+ones that come from retraining, for the command line.
 """
 
 from __future__ import annotations
 
+from handoff.core import errors
 
-class RetrainingError(Exception):
-    """Base of every retraining error."""
+
+class RetrainingError(errors.DomainError):
+    """Base of every retraining error (500 unless a group below says otherwise)."""
 
     code = "retraining_error"
-    status = 500
 
 
-class InvalidInput(RetrainingError, ValueError):
+class InvalidInput(errors.InvalidInput, RetrainingError):
     """Bad input from the admin (400)."""
 
     code = "invalid_input"
-    status = 400
 
 
 class InvalidFilter(InvalidInput):
@@ -39,11 +41,10 @@ class InvalidFaq(InvalidInput):
     code = "invalid_faq"
 
 
-class NotFound(RetrainingError, LookupError):
+class NotFound(errors.NotFound, RetrainingError):
     """Something named by the admin does not exist (404)."""
 
     code = "not_found"
-    status = 404
 
 
 class ItemNotFound(NotFound):
@@ -64,11 +65,10 @@ class NoJob(NotFound):
     code = "no_job"
 
 
-class Conflict(RetrainingError):
+class Conflict(errors.Conflict, RetrainingError):
     """The request clashes with the current state (409)."""
 
     code = "conflict"
-    status = 409
 
 
 class JobRunning(Conflict):
@@ -95,11 +95,10 @@ class NothingToRollBack(Conflict):
     code = "nothing_to_roll_back"
 
 
-class RasaUnavailable(RetrainingError):
+class RasaUnavailable(errors.UpstreamError, RetrainingError):
     """A Rasa server did not answer or refused the model (502)."""
 
     code = "rasa_unavailable"
-    status = 502
 
 
 class EvaluationFailed(RetrainingError):

@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import signal
-import sys
 import uuid
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -29,14 +28,13 @@ import yaml
 from redis.asyncio import Redis
 
 from bot.nlu import spacy_pipeline
-from bot.nlu.training import model_fingerprint
+from bot.nlu.training import model_file, model_fingerprint, train_command
 from bot.retraining import keys
 from bot.retraining.comparison import compare_async, subprocess_env
 from bot.retraining.errors import InvalidInput, JobRunning, NoJob
 from bot.retraining.model_registry import ModelRegistry
 from handoff.core.settings import RetrainingConfig
 
-PHASES = ("queued", "training", "evaluating", "done", "failed", "cancelled")
 TERMINAL = ("done", "failed", "cancelled")
 LOG_LINES = 20
 
@@ -51,7 +49,7 @@ class Job:
     """One training job and everything known about its progress and result."""
 
     id: str
-    phase: str = "queued"
+    phase: str = "queued"  # then training, evaluating, and done, failed or cancelled
     by: Optional[str] = None
     config: str = "config.yml"
     started_at: Optional[str] = None
@@ -188,7 +186,7 @@ class TrainingJobs:
             started_at=_now(),
         )
         if not await self._redis.set(keys.LOCK, job.id, nx=True, ex=self._lock_ttl):
-            running = keys.text(await self._redis.get(keys.LOCK) or "")
+            running = await self._redis.get(keys.LOCK) or ""
             raise JobRunning(f"training job {running or '?'} is running; wait or cancel it")
         await self._save(job)
         await self._redis.set(keys.LAST_JOB, job.id)
@@ -198,7 +196,7 @@ class TrainingJobs:
     async def status(self) -> Optional[Job]:
         """The running job, or the last one (None if no job ever ran)."""
         job_id = await self._redis.get(keys.LAST_JOB)
-        return await self.get(keys.text(job_id)) if job_id else None
+        return await self.get(job_id) if job_id else None
 
     async def get(self, job_id: str) -> Job:
         """One job by id; a job whose process died is reported failed.
@@ -210,7 +208,7 @@ class TrainingJobs:
         if raw is None:
             raise NoJob(f"no training job {job_id!r}")
         job = Job.from_dict(json.loads(raw))
-        if not job.finished and keys.text(await self._redis.get(keys.LOCK) or "") != job.id:
+        if not job.finished and (await self._redis.get(keys.LOCK) or "") != job.id:
             raw = await self._redis.get(keys.job(job_id))  # it may have finished just now
             job = Job.from_dict(json.loads(raw))
             if not job.finished:
@@ -330,7 +328,7 @@ class TrainingJobs:
                 spacy_pipeline.ensure_built, project / spacy_pipeline.DEFAULT_OUTPUT
             )
         name = f"{self._model_name}-{await asyncio.to_thread(model_fingerprint, project, relative)}"
-        target = self._config.models_dir / f"{name}.tar.gz"
+        target = model_file(self._config.models_dir, name)
         if target.exists():
             job.log_tail = [f"model up to date: {target.name} (same data and config)"]
             return target
@@ -338,29 +336,14 @@ class TrainingJobs:
         scratch.mkdir(parents=True, exist_ok=True)
         try:
             await self._rasa_train(job, relative, scratch, name)
-            os.replace(scratch / f"{name}.tar.gz", target)
+            os.replace(model_file(scratch, name), target)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         return target
 
     async def _rasa_train(self, job: Job, config: str, out: Path, name: str) -> None:
-        command = [
-            sys.executable,
-            "-m",
-            "rasa",
-            "train",
-            "--config",
-            config,
-            "--domain",
-            "domain.yml",
-            "--data",
-            "data",
-            "--out",
-            str(out.resolve()),
-            "--fixed-model-name",
-            name,
-            "--force",
-        ]
+        """``bot.nlu.training``'s ``rasa train`` command, run here to stream its progress."""
+        command = train_command(config, out.resolve(), name)
         progress = Progress(planned_epochs(self._config.project_dir / config))
         proc = await asyncio.create_subprocess_exec(
             *command,
@@ -376,7 +359,7 @@ class TrainingJobs:
         except asyncio.CancelledError:
             await _stop(proc)
             raise
-        if code != 0 or not (out / f"{name}.tar.gz").exists():
+        if code != 0 or not model_file(out, name).exists():
             last_lines = " | ".join(list(progress.tail)[-5:])
             raise RuntimeError(f"rasa train failed (exit {code}): {last_lines}")
 

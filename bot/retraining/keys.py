@@ -57,8 +57,3 @@ def trackers(key_prefix: str) -> str:
 def tracker_prefix(key_prefix: str) -> str:
     """What Rasa puts before the sender id (rasa/core/tracker_store.py, RedisTrackerStore)."""
     return f"{key_prefix}:tracker:" if key_prefix else "tracker:"
-
-
-def text(value) -> str:
-    """A Redis reply as str, whether the client decodes responses or not."""
-    return value.decode() if isinstance(value, bytes) else value

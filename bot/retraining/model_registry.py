@@ -187,7 +187,7 @@ class ModelRegistry:
             NothingToRollBack: no earlier model in the history.
             RasaUnavailable: a server failed to load it.
         """
-        stack = [keys.text(n) for n in await self._redis.lrange(keys.ACTIVE, 0, -1)]
+        stack = await self._redis.lrange(keys.ACTIVE, 0, -1)
         if len(stack) < 2:
             raise NothingToRollBack("no earlier model to roll back to")
         path = self.find(stack[-2])
@@ -212,7 +212,7 @@ class ModelRegistry:
     async def protected(self) -> tuple:
         """Models that must stay on disk: running somewhere, or on the rollback stack."""
         running = {n for n in (await self.running()).values() if n}
-        stack = {keys.text(n) for n in await self._redis.lrange(keys.ACTIVE, 0, -1)}
+        stack = set(await self._redis.lrange(keys.ACTIVE, 0, -1))
         return tuple(running | stack)
 
     # ---- internals -----------------------------------------------------------------------
@@ -231,7 +231,7 @@ class ModelRegistry:
             raise
         previous = next((name for name in before.values() if name), None)
         activation = Activation(path.name, previous, by, _iso(None), override, rollback, switched)
-        stack = [keys.text(n) for n in await self._redis.lrange(keys.ACTIVE, 0, -1)]
+        stack = await self._redis.lrange(keys.ACTIVE, 0, -1)
         async with self._redis.pipeline(transaction=True) as pipe:
             if rollback:
                 pipe.rpop(keys.ACTIVE)

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from rasa_sdk import Tracker
 from redis.asyncio import Redis
 
 from bot.evaluation.scoring import FALLBACK, faq_label
@@ -25,7 +26,7 @@ from handoff.core.conversation import Conversation
 from handoff.core.errors import ConversationNotFound, InvalidInput
 from handoff.core.redaction import mask_training_text
 from handoff.core.settings import RetrainingConfig
-from handoff.core.store import HandoffStore
+from handoff.core.store import read_conversation
 
 REASONS = ("fallback", "low_confidence", "escalation", "low_csat")
 FALLBACK_ACTIONS = frozenset(
@@ -141,7 +142,7 @@ async def tracker_events(redis: Redis, key_prefix: str) -> Any:
             dialogue = json.loads(raw)
         except ValueError:
             continue  # not a tracker someone else wrote under the prefix
-        yield keys.text(key)[len(prefix) :], dialogue.get("events") or []
+        yield key[len(prefix) :], dialogue.get("events") or []
 
 
 def candidates(
@@ -150,12 +151,16 @@ def candidates(
     record: Optional[Conversation],
     threshold: float,
 ) -> List[Occurrence]:
-    """The review candidates of one conversation's events."""
+    """The review candidates of one conversation's events.
+
+    Only the applied events count: what a restart, a rewind or an undo took back
+    is left out, as the bot itself forgets it (rasa-sdk's ``applied_events``).
+    """
     turns: List[Dict[str, Any]] = []
     messages: List[Tuple[Occurrence, int]] = []  # occurrence, index of its turn
     paused = False
     since_user: Optional[Occurrence] = None
-    for event in events:
+    for event in _applied_events(conv_id, events):
         kind = event.get("event")
         if kind == "user" and event.get("text"):
             turns.append(_turn("customer", event))
@@ -207,6 +212,12 @@ async def remembered_item(redis: Redis, item_id: str) -> Optional[ReviewItem]:
 
 
 # ---- helpers ------------------------------------------------------------------------------
+
+
+def _applied_events(conv_id: str, events: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+    """The events of a logged tracker that a restart, rewind or undo did not take back."""
+    events = [e for e in events if isinstance(e, Mapping) and "event" in e]
+    return Tracker.from_dict({"sender_id": conv_id, "events": events}).applied_events()
 
 
 def _occurrence(conv_id: str, event: Mapping[str, Any]) -> Occurrence:
@@ -311,7 +322,7 @@ async def _with_status(
 
 async def _handoff_record(redis: Redis, conv_id: str) -> Optional[Conversation]:
     try:
-        return await HandoffStore(redis).get(conv_id)
+        return await read_conversation(redis, conv_id)
     except (ConversationNotFound, InvalidInput):
         return None  # never escalated, expired, or an id the handoff service would not accept
 

@@ -13,7 +13,6 @@ from handoff.core.redaction import mask_transcript_text
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 TRANSCRIPT_SENDERS = ("customer", "bot", "csr", "system")
-CONTEXT_KEYS = ("slots", "order", "page_url", "locale", "summary")
 
 
 @dataclass(frozen=True)
@@ -69,13 +68,12 @@ class Conversation:
 
     @classmethod
     def from_hash(cls, raw: Mapping[Any, Any]) -> "Conversation":
-        """Rebuild a record from HGETALL output (bytes or str); unknown fields are ignored."""
+        """Rebuild a record from HGETALL output; unknown fields are ignored."""
         known = {f.name for f in fields(cls)}
         data = {}
         for name, value in raw.items():
-            name = _text(name)
             if name in known:
-                data[name] = json.loads(_text(value))
+                data[name] = json.loads(value)
         data["state"] = lifecycle.as_state(data.get("state", State.BOT.value))
         return cls(**data)
 
@@ -173,7 +171,3 @@ def check_context(context: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"context is not JSON-serialisable: {exc}") from exc
     return context
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -83,7 +83,7 @@ async def summary(redis: Redis, since: Optional[float] = None) -> Dict[str, Any]
     the other figures count events since then.
     """
     low: Any = "-inf" if since is None else since
-    conversations = [_text(c) for c in await redis.zrangebyscore(keys.METRICS_STARTED, low, "+inf")]
+    conversations = await redis.zrangebyscore(keys.METRICS_STARTED, low, "+inf")
     firsts = await redis.zmscore(keys.METRICS_ESCALATED, conversations) if conversations else []
     n_escalated = sum(1 for score in firsts if score is not None)
     reasons = Counter(s["reason"] for s in await _samples(redis, keys.METRICS_ESCALATIONS, low))
@@ -124,7 +124,3 @@ def _sample(**fields: Any) -> str:
 
 def _csat_member(conv_id: str, closed_at: Optional[float], score: int) -> str:
     return _sample(conv=conv_id, closed_at=closed_at, score=score)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else value

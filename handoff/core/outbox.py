@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from redis.asyncio import Redis
 
 from handoff.core import keys
+from handoff.core.errors import InvalidInput
 
 SENDERS = ("bot", "csr", "system")
 DEFAULT_MAXLEN = 1000
@@ -36,11 +37,11 @@ _STREAM_ID = re.compile(r"^\d+(-\d+)?$")
 Entry = Tuple[str, Dict[str, Any]]
 
 
-class InvalidMessage(ValueError):
+class InvalidMessage(InvalidInput, ValueError):
     """The message cannot be put in an outbox."""
 
 
-class InvalidMessageId(ValueError):
+class InvalidMessageId(InvalidInput, ValueError):
     """The id a client acknowledged is not a stream id."""
 
 
@@ -73,7 +74,7 @@ class Outbox:
             pipe.xadd(key, {"message": json.dumps(body)}, maxlen=self._maxlen, approximate=True)
             pipe.expire(key, self._ttl)
             stream_id, _ = await pipe.execute()
-        return _text(stream_id)
+        return stream_id
 
     async def read_after(
         self, conv_id: str, last_id: Optional[str] = None, count: int = 100
@@ -107,11 +108,6 @@ class Outbox:
             return []
         _stream, entries = reply[0]
         return [_entry(entry_id, fields) for entry_id, fields in entries]
-
-    async def last_id(self, conv_id: str) -> Optional[str]:
-        """The id of the newest message, or None for an empty outbox."""
-        entries = await self._redis.xrevrange(keys.outbox(conv_id), count=1)
-        return _text(entries[0][0]) if entries else None
 
     async def signal(self, conv_id: str, notice: Mapping[str, Any]) -> int:
         """Publish an ephemeral notice (e.g. ``{"type": "typing"}``) to the customer's channel.
@@ -160,14 +156,10 @@ def _valid_buttons(buttons: Any) -> bool:
 
 def _check_id(value: str) -> str:
     if not isinstance(value, str) or not _STREAM_ID.match(value):
-        raise InvalidMessageId(f"not a message id: {value!r}")
+        raise InvalidMessageId(f"`after` must be a message id from this API, not {value!r}")
     return value
 
 
 def _entry(entry_id: Any, fields: Mapping[Any, Any]) -> Entry:
     raw = fields.get("message", fields.get(b"message"))
-    return _text(entry_id), json.loads(_text(raw))
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    return entry_id, json.loads(raw)

@@ -129,10 +129,7 @@ class HandoffStore:
         Raises:
             ConversationNotFound: no record (never escalated, or expired).
         """
-        conv = await self._load(self._redis, _checked(conv_id))
-        if conv is None:
-            raise ConversationNotFound(conv_id)
-        return conv
+        return await read_conversation(self._redis, conv_id)
 
     async def transcript(self, conv_id: str) -> List[Dict[str, Any]]:
         """The transcript, oldest first."""
@@ -144,7 +141,7 @@ class HandoffStore:
 
     async def queue(self) -> List[Conversation]:
         """Waiting conversations: highest priority first, then longest waiting first."""
-        ids = [_text(i) for i in await self._redis.zrange(keys.QUEUE, 0, -1)]
+        ids = await self._redis.zrange(keys.QUEUE, 0, -1)
         async with self._redis.pipeline(transaction=False) as pipe:
             for conv_id in ids:
                 pipe.hgetall(keys.conversation(conv_id))
@@ -158,7 +155,7 @@ class HandoffStore:
 
     async def tickets(self) -> List[Conversation]:
         """Conversations left as tickets, newest first."""
-        ids = [_text(i) for i in await self._redis.zrevrange(keys.TICKETS, 0, -1)]
+        ids = await self._redis.zrevrange(keys.TICKETS, 0, -1)
         records = [await self._load(self._redis, conv_id) for conv_id in ids]
         return [r for r in records if r is not None]
 
@@ -331,12 +328,6 @@ class HandoffStore:
         return await self._append(
             conv_id, "customer", text, timestamp, intent=intent, confidence=confidence
         )
-
-    async def record_bot_message(
-        self, conv_id: str, text: str, timestamp: Optional[float] = None
-    ) -> Dict[str, Any]:
-        """Append a bot utterance to the transcript (e.g. while the customer waits)."""
-        return await self._append(conv_id, "bot", text, timestamp)
 
     async def abandon(self, conv_id: str) -> Conversation:
         """The customer left the queue (closed the page, said never mind)."""
@@ -651,6 +642,19 @@ class HandoffStore:
         return Conversation.from_hash(raw) if raw else None
 
 
+async def read_conversation(redis: Redis, conv_id: str) -> Conversation:
+    """The record of one conversation, for readers that change nothing (the review list).
+
+    Raises:
+        InvalidInput: not a conversation id.
+        ConversationNotFound: no record (never escalated, or expired).
+    """
+    conv = await HandoffStore._load(redis, _checked(conv_id))
+    if conv is None:
+        raise ConversationNotFound(conv_id)
+    return conv
+
+
 async def _decode_events(pubsub: Any) -> AsyncIterator[Dict[str, Any]]:
     async for message in pubsub.listen():
         if message.get("type") == "message":
@@ -670,7 +674,3 @@ def _checked(conv_id: str) -> str:
 
 def _score(priority: str, enqueued_at: float) -> float:
     return (len(PRIORITIES) - 1 - _RANK[priority]) * _BAND + round(enqueued_at * 1000)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else value

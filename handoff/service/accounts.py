@@ -18,10 +18,9 @@ import getpass
 import sys
 from typing import List, Optional
 
-import redis.asyncio as aioredis
-
-from handoff.core.auth import ROLES, Auth
-from handoff.core.errors import HandoffError
+from handoff.core.auth import ROLES
+from handoff.core.errors import DomainError
+from handoff.core.resources import Resources
 from handoff.core.settings import load_config
 
 
@@ -59,8 +58,8 @@ def read_password(from_stdin: bool) -> str:
 async def run(args: argparse.Namespace, password: Optional[str] = None) -> str:
     """Execute one command and return what to print."""
     config = load_config()
-    client = aioredis.from_url(config.redis_url, decode_responses=True)
-    auth = Auth(client, config.secret)
+    resources = Resources(config)
+    auth = resources.auth
     try:
         if args.command == "create":
             who = await auth.create_account(
@@ -73,8 +72,7 @@ async def run(args: argparse.Namespace, password: Optional[str] = None) -> str:
         deleted = await auth.delete_account(args.username)
         return f"deleted {args.username!r}" if deleted else f"no account {args.username!r}"
     finally:
-        await client.close()
-        await client.connection_pool.disconnect()
+        await resources.close()
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -83,7 +81,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     password = read_password(args.password_stdin) if args.command == "create" else None
     try:
         print(asyncio.run(run(args, password)))
-    except HandoffError as exc:
+    except DomainError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
     return 0

@@ -1,8 +1,8 @@
 """The admin API for retraining the bot: review, label, FAQ, training, models (admin role only).
 
 Like :mod:`handoff.service.routes`, handlers only parse input, call the retraining domain
-(:mod:`bot.retraining`) and shape the JSON; the domain's errors carry their own
-``code`` and HTTP ``status``, mapped here in one place. Authentication is the
+(:mod:`bot.retraining`) and shape the JSON; the domain's errors become responses through
+the service's one error handler (:mod:`handoff.core.http_errors`). Authentication is the
 request middleware of :mod:`handoff.service.routes`; every handler here also needs the
 admin role (a CSR gets 403).
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import math
 from typing import Any, Awaitable, Callable, Optional
 
@@ -20,12 +19,9 @@ from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
 from bot.retraining import faq, labels, review
-from bot.retraining.errors import RetrainingError
 from bot.retraining.model_registry import LOAD_TIMEOUT
 from handoff.core import errors
-from handoff.service import routes
-
-logger = logging.getLogger(__name__)
+from handoff.service.requests import json_body
 
 PREFIX = "/api/admin"
 ACTIVATION_TIMEOUT = LOAD_TIMEOUT + 60
@@ -35,7 +31,6 @@ Handler = Callable[..., Awaitable[HTTPResponse]]
 
 def register(app: Sanic) -> None:
     """Add the admin routes and the mapping of retraining errors to ``app``."""
-    app.error_handler.add(RetrainingError, on_retraining_error)
     # Activation answers once every Rasa server has loaded the model: that can take minutes on a
     # small machine, longer than Sanic's default response timeout (60 s).
     app.config.RESPONSE_TIMEOUT = max(app.config.RESPONSE_TIMEOUT, ACTIVATION_TIMEOUT)
@@ -97,7 +92,7 @@ async def review_items(request: Request) -> HTTPResponse:
 @admin_only
 async def label_item(request: Request, item_id: str) -> HTTPResponse:
     """Confirm, relabel, mark out of scope or ignore one review item."""
-    body = routes._json_body(request)
+    body = json_body(request)
     decision = await labels.label(
         request.app.ctx.redis,
         request.app.ctx.config.retraining,
@@ -112,7 +107,7 @@ async def label_item(request: Request, item_id: str) -> HTTPResponse:
 @admin_only
 async def add_faq(request: Request) -> HTTPResponse:
     """A new ``faq/<topic>`` with examples and its answer (201)."""
-    body = routes._json_body(request)
+    body = json_body(request)
     entry = await asyncio.to_thread(
         faq.add_faq,
         request.app.ctx.config.retraining,
@@ -136,7 +131,7 @@ async def training_status(request: Request) -> HTTPResponse:
 @admin_only
 async def start_training(request: Request) -> HTTPResponse:
     """Start a training job in the background (409 while one runs)."""
-    body = routes._json_body(request)
+    body = json_body(request)
     config_path = body.get("config")
     if config_path is not None and not isinstance(config_path, str):
         raise errors.InvalidInput("`config` must be a path inside the project, like config.yml")
@@ -166,7 +161,7 @@ async def list_models(request: Request) -> HTTPResponse:
 @admin_only
 async def activate_model(request: Request) -> HTTPResponse:
     """Load a model on every Rasa server (409 ``model_worse`` unless ``override``)."""
-    body = routes._json_body(request)
+    body = json_body(request)
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise errors.InvalidInput("`model` (a model file name) is required")
@@ -200,13 +195,3 @@ def _when(value: Optional[str]) -> Any:
     if not math.isfinite(number):
         raise errors.InvalidInput("a time must be epoch seconds or an ISO 8601 date/time")
     return number
-
-
-# ---- errors ---------------------------------------------------------------------------------
-
-
-def on_retraining_error(request: Request, exc: RetrainingError) -> HTTPResponse:
-    """A retraining error, with the status and code it carries."""
-    if exc.status >= 500:
-        logger.warning("%s %s failed: %s", request.method, request.path, exc)
-    return routes.error_response(exc.status, exc.code, str(exc))

@@ -10,20 +10,15 @@ from __future__ import annotations
 import uuid
 from typing import Optional
 
-import redis.asyncio as aioredis
 from sanic import Sanic
 
 from bot.retraining.jobs import TrainingJobs
 from bot.retraining.model_registry import ModelRegistry
-from handoff.core.auth import Auth
 from handoff.core.csr_desk import HandoffService
-from handoff.core.outbox import Outbox
 from handoff.core.rasa_client import NullRasa, RasaClient
+from handoff.core.resources import Resources
 from handoff.core.settings import HandoffConfig
-from handoff.core.store import HandoffStore
-from handoff.service import pages, routes
-
-DAY = 86400
+from handoff.service import admin_routes, pages, routes
 
 
 def create_app(config: HandoffConfig, name: Optional[str] = None) -> Sanic:
@@ -46,29 +41,17 @@ def create_app(config: HandoffConfig, name: Optional[str] = None) -> Sanic:
     app.register_listener(_open, "before_server_start")
     app.register_listener(_close, "after_server_stop")
     routes.register(app)
+    admin_routes.register(app)
     pages.register(app)
     return app
 
 
 async def _open(app: Sanic, _loop: object = None) -> None:
     config: HandoffConfig = app.ctx.config
-    app.ctx.redis = aioredis.from_url(config.redis_url, decode_responses=True)
-    app.ctx.store = HandoffStore(
-        app.ctx.redis,
-        priorities=config.priorities,
-        default_priority=config.default_priority,
-        default_wait_seconds=config.default_wait_seconds,
-        record_ttl_seconds=config.record_ttl_days * DAY,
-        metrics_retention_seconds=config.metrics_retention_days * DAY,
-    )
-    app.ctx.outbox = Outbox(app.ctx.redis)
-    app.ctx.auth = Auth(
-        app.ctx.redis,
-        config.secret,
-        token_ttl_seconds=config.token_ttl_seconds,
-        max_failures=config.login_max_failures,
-        lockout_seconds=config.login_lockout_seconds,
-    )
+    resources = Resources(config)
+    app.ctx.resources = resources
+    app.ctx.redis, app.ctx.store = resources.redis, resources.store
+    app.ctx.outbox, app.ctx.auth = resources.outbox, resources.auth
     app.ctx.rasa = (
         RasaClient(config.rasa_url, config.rasa_token, config.rasa_timeout_seconds)
         if config.rasa_url
@@ -91,5 +74,4 @@ async def _open(app: Sanic, _loop: object = None) -> None:
 async def _close(app: Sanic, _loop: object = None) -> None:
     await app.ctx.training.close()  # a training still running ends as cancelled
     await app.ctx.rasa.close()
-    await app.ctx.redis.close()
-    await app.ctx.redis.connection_pool.disconnect()
+    await app.ctx.resources.close()

@@ -10,11 +10,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import logging
-from typing import Any, Dict, Optional
+from typing import Any, Optional
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from sanic import Request, Sanic
 from sanic.exceptions import NotFound, SanicException
 from sanic.response import HTTPResponse, raw
@@ -23,41 +20,18 @@ from websockets.exceptions import ConnectionClosed
 
 from handoff.core import errors
 from handoff.core.canned import load_canned_responses
-from handoff.core.outbox import InvalidMessage, InvalidMessageId
-from handoff.service import admin_routes
-
-logger = logging.getLogger(__name__)
+from handoff.core.http_errors import REDIS_DOWN, HttpError, http_error
+from handoff.service.requests import bearer_token, json_body
 
 PUBLIC_PATHS = {"/health", "/openapi.yaml", "/api/login"}
 EVENTS_PATH = "/api/events"
-
-# Domain error -> HTTP status; looked up along the class hierarchy, so
-# ClaimConflict (an InvalidTransition) is a 409 too.
-STATUS = {
-    errors.InvalidInput: 400,
-    errors.AuthError: 401,
-    errors.Forbidden: 403,
-    errors.NotAssignee: 403,
-    errors.ConversationNotFound: 404,
-    errors.AccountNotFound: 404,
-    errors.InvalidTransition: 409,
-    errors.AccountExists: 409,
-    errors.Busy: 503,
-    errors.TooManyAttempts: 429,
-    errors.UpstreamError: 502,
-}
 
 
 def register(app: Sanic) -> None:
     """Add the middleware, error handlers and every route to ``app``."""
     app.register_middleware(authenticate, "request")
-    app.error_handler.add(errors.HandoffError, on_domain_error)
-    app.error_handler.add(InvalidMessage, on_bad_value)
-    app.error_handler.add(InvalidMessageId, on_bad_value)
-    app.error_handler.add(RedisConnectionError, on_redis_down)
-    app.error_handler.add(RedisTimeoutError, on_redis_down)
     app.error_handler.add(SanicException, on_sanic_error)
-    app.error_handler.add(Exception, on_unexpected)
+    app.error_handler.add(Exception, on_error)
 
     app.add_route(health, "/health", methods=["GET"])
     app.add_route(openapi, "/openapi.yaml", methods=["GET"])
@@ -75,7 +49,6 @@ def register(app: Sanic) -> None:
     app.add_route(metrics, "/api/metrics", methods=["GET"])
     app.add_route(canned_responses, "/api/canned-responses", methods=["GET"])
     app.add_websocket_route(events, EVENTS_PATH)
-    admin_routes.register(app)
 
 
 # ---- authentication -------------------------------------------------------------------------
@@ -89,19 +62,13 @@ async def authenticate(request: Request) -> None:
     """
     if request.path in PUBLIC_PATHS or not request.path.startswith("/api/"):
         return
-    token = _bearer(request)
+    token = bearer_token(request)
     if token is None and request.path == EVENTS_PATH:
         # Browsers cannot set headers on a WebSocket, hence the query parameter.
         token = request.args.get("token")
     if not token:
         raise errors.AuthError("log in first: send `Authorization: Bearer <token>`")
     request.ctx.identity = await request.app.ctx.auth.verify(token)
-
-
-def _bearer(request: Request) -> Optional[str]:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
 def _require_admin(request: Request) -> None:
@@ -116,7 +83,7 @@ async def health(request: Request) -> HTTPResponse:
     """Liveness plus a Redis ping (503 when Redis is down)."""
     try:
         await request.app.ctx.redis.ping()
-    except (RedisConnectionError, RedisTimeoutError, OSError):
+    except (*REDIS_DOWN, OSError):
         return json_response({"status": "degraded", "redis": "down"}, status=503)
     return json_response({"status": "ok", "redis": "ok"})
 
@@ -133,9 +100,10 @@ async def openapi(request: Request) -> HTTPResponse:
 
 async def login(request: Request) -> HTTPResponse:
     """Exchange username and password for a token."""
-    body = _json_body(request)
+    body = json_body(request)
     auth = request.app.ctx.auth
-    token = await auth.authenticate(body.get("username"), body.get("password"))
+    address = request.remote_addr or request.ip or "unknown"
+    token = await auth.authenticate(body.get("username"), body.get("password"), address)
     identity = await auth.verify(token)
     return json_response(
         {
@@ -185,7 +153,7 @@ async def claim(request: Request, conv_id: str) -> HTTPResponse:
 
 async def send_message(request: Request, conv_id: str) -> HTTPResponse:
     """Send a CSR message to the customer."""
-    body = _json_body(request)
+    body = json_body(request)
     sent = await request.app.ctx.service.send_message(
         conv_id, request.ctx.identity, body.get("text"), body.get("buttons")
     )
@@ -200,14 +168,14 @@ async def typing(request: Request, conv_id: str) -> HTTPResponse:
 
 async def add_note(request: Request, conv_id: str) -> HTTPResponse:
     """Attach an internal note."""
-    body = _json_body(request)
+    body = json_body(request)
     note = await request.app.ctx.service.add_note(conv_id, request.ctx.identity, body.get("text"))
     return json_response(note, status=201)
 
 
 async def transfer(request: Request, conv_id: str) -> HTTPResponse:
     """Hand the conversation to another CSR (``{"to": username}``)."""
-    body = _json_body(request)
+    body = json_body(request)
     conv = await request.app.ctx.service.transfer(conv_id, request.ctx.identity, body.get("to"))
     return json_response(conv.to_dict())
 
@@ -222,7 +190,7 @@ async def release(request: Request, conv_id: str) -> HTTPResponse:
 
 async def close(request: Request, conv_id: str) -> HTTPResponse:
     """Close the conversation with a resolution tag and ask the customer for a rating."""
-    body = _json_body(request)
+    body = json_body(request)
     conv = await request.app.ctx.service.close(
         conv_id, request.ctx.identity, body.get("resolution")
     )
@@ -285,18 +253,6 @@ def _is_ping(message: Any) -> bool:
 # ---- input helpers --------------------------------------------------------------------------
 
 
-def _json_body(request: Request) -> Dict[str, Any]:
-    if not request.body:
-        return {}
-    try:
-        body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise errors.InvalidInput(f"request body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise errors.InvalidInput("request body must be a JSON object")
-    return body
-
-
 def _since(value: Optional[str]) -> Optional[float]:
     if value in (None, ""):
         return None
@@ -316,39 +272,19 @@ def _since(value: Optional[str]) -> Optional[float]:
 # ---- errors ---------------------------------------------------------------------------------
 
 
-def error_response(status: int, code: str, message: str) -> HTTPResponse:
-    """The one error shape of this API."""
-    return json_response({"error": {"code": code, "message": message}}, status=status)
-
-
-def on_domain_error(request: Request, exc: errors.HandoffError) -> HTTPResponse:
-    """Map a domain error to its status code."""
-    status = next((STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS), 500)
-    if status >= 500:
-        logger.warning("%s %s failed: %s", request.method, request.path, exc)
-    return error_response(status, exc.code, exc.message)
-
-
-def on_bad_value(request: Request, exc: ValueError) -> HTTPResponse:
-    """Outbox validation errors are bad input."""
-    return error_response(400, "invalid_input", str(exc))
-
-
-def on_redis_down(request: Request, exc: Exception) -> HTTPResponse:
-    """Redis unreachable: a temporary condition, not a bug."""
-    logger.error("Redis unavailable during %s %s: %s", request.method, request.path, exc)
-    return error_response(503, "redis_unavailable", "storage is temporarily unavailable")
-
-
 def on_sanic_error(request: Request, exc: SanicException) -> HTTPResponse:
     """Unknown route, wrong method, body too large, … in the API's error shape."""
     status = getattr(exc, "status_code", 500) or 500
     codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
     code = codes.get(status, "http_error")
-    return error_response(status, code, str(exc) or code)
+    return error_response(HttpError(status, code, str(exc) or code))
 
 
-def on_unexpected(request: Request, exc: Exception) -> HTTPResponse:
-    """A bug: log it with the traceback and answer without leaking details."""
-    logger.exception("unhandled error in %s %s", request.method, request.path, exc_info=exc)
-    return error_response(500, "internal_error", "internal error; see the service log")
+def on_error(request: Request, exc: Exception) -> HTTPResponse:
+    """Everything else, through the product's one error mapping."""
+    return error_response(http_error(exc, f"{request.method} {request.path}"))
+
+
+def error_response(err: HttpError) -> HTTPResponse:
+    """An error as this API answers it."""
+    return json_response(err.body, status=err.status, headers=err.headers)

@@ -19,7 +19,8 @@ from handoff.core.customer_tokens import AUDIENCE, CustomerTokenError, CustomerT
 from handoff.core.errors import ConfigError
 from handoff.core.lifecycle import State
 from handoff.core.settings import HandoffConfig
-from tests.bot.conftest import MAX_CHARS, RATE_LIMIT, SECRET, SESSION_RATE_LIMIT
+from tests.support.waiting import eventually
+from tests.support.widget import MAX_CHARS, RATE_LIMIT, SECRET, SESSION_RATE_LIMIT
 
 # One server for the module; every test still gets an empty Redis database (`redis_db`).
 # Plain checks are async too, so the module-wide loop mark applies to every test.
@@ -217,8 +218,9 @@ async def test_rasa_loads_the_channel_from_credentials_without_touching_redis(mo
     )
     assert isinstance(channel, WidgetInput) and channel.name() == "widget"
     assert channel.settings.rate_limit_per_minute == 7
-    assert channel._client is None  # lazily created on first use
     assert isinstance(channel.get_output_channel(), OutboxOutput)
+    # Building the client and the outbox opened no connection: that waits for the first command.
+    assert channel.redis.connection_pool._created_connections == 0
 
 
 # ---- sessions ------------------------------------------------------------------------------------
@@ -613,10 +615,11 @@ async def test_websocket_sends_backlog_then_live_messages(client, bot, outbox, r
         assert live["message"]["agent"] == "Alice"
 
         # Typing notices come over pub/sub once the socket has subscribed.
-        for _ in range(50):
-            if await outbox.signal(conv_id, {"type": "typing", "sender": "csr", "agent": "Alice"}):
-                break
-            await asyncio.sleep(0.05)
+        async def signalled():
+            notice = {"type": "typing", "sender": "csr", "agent": "Alice"}
+            return await outbox.signal(conv_id, notice)  # the number of subscribers reached
+
+        await eventually(signalled, interval=0.05, what="the socket subscribing")
         typing = await next_frame(ws)
         assert typing["type"] == "typing" and typing["agent"] == "Alice"
 
@@ -646,12 +649,11 @@ async def test_websocket_sends_backlog_then_live_messages(client, bot, outbox, r
         assert await quiet(ws)
 
     # Once the client is gone the server lets go of its subscription too.
-    for _ in range(50):
+    async def unsubscribed():
         [(_, subscribers)] = await redis_client.pubsub_numsub(keys.signals(conv_id))
-        if subscribers == 0:
-            break
-        await asyncio.sleep(0.05)
-    assert subscribers == 0
+        return subscribers == 0
+
+    await eventually(unsubscribed, interval=0.05, what="the server unsubscribing")
 
 
 async def test_websocket_bad_frames_get_errors_and_the_socket_stays_open(client, bot):

@@ -10,8 +10,9 @@ import pytest
 from bot.retraining import keys
 from bot.retraining.errors import InvalidFilter
 from bot.retraining.review import build_review, item_id, remembered_item
+from handoff.core.http_errors import status_of
 from handoff.core.store import HandoffStore
-from tests.bot.retraining.conftest import action, bot, pause, save_tracker, user
+from tests.support.trackers import action, bot, pause, save_tracker, user
 
 T0 = 1_760_000_000.0  # 2025-10-09T08:53:20Z
 FALLBACK_RANKING = [
@@ -22,10 +23,10 @@ FALLBACK_RANKING = [
 
 
 async def test_fallback_and_low_confidence_messages_are_listed_with_context(
-    aredis, retraining_config
+    redis_client, retraining_config
 ):
     await save_tracker(
-        aredis,
+        redis_client,
         "c1",
         [
             action("action_session_start", T0),
@@ -46,7 +47,7 @@ async def test_fallback_and_low_confidence_messages_are_listed_with_context(
             bot("We accept Visa...", T0 + 7),
         ],
     )
-    items = await build_review(aredis, retraining_config)
+    items = await build_review(redis_client, retraining_config)
     by_text = {i.text: i for i in items}
     assert set(by_text) == {"wheres my stuff at", "can I pay with klarna"}  # "hi" was understood
     fell_back = by_text["wheres my stuff at"]
@@ -67,19 +68,19 @@ async def test_fallback_and_low_confidence_messages_are_listed_with_context(
     assert faq.to_dict()["reasons"] == ["low_confidence"]
 
 
-async def test_the_same_question_asked_thirty_times_is_one_item(aredis, retraining_config):
+async def test_the_same_question_asked_thirty_times_is_one_item(redis_client, retraining_config):
     for n in range(30):
         text = "Where is my ORDER??" if n % 2 else "where  is my order??"
-        await save_tracker(aredis, f"conv{n}", [user(text, "order_status", 0.3, T0 + n)])
-    await save_tracker(aredis, "other", [user("refund?", "refund_status", 0.2, T0)])
-    items = await build_review(aredis, retraining_config)
+        await save_tracker(redis_client, f"conv{n}", [user(text, "order_status", 0.3, T0 + n)])
+    await save_tracker(redis_client, "other", [user("refund?", "refund_status", 0.2, T0)])
+    items = await build_review(redis_client, retraining_config)
     assert [(i.count, len(i.conversations)) for i in items] == [(30, 30), (1, 1)]
     assert items[0].last_seen == "2025-10-09T08:53:49+00:00"
 
 
-async def test_secrets_are_masked_in_text_and_context(aredis, retraining_config):
+async def test_secrets_are_masked_in_text_and_context(redis_client, retraining_config):
     await save_tracker(
-        aredis,
+        redis_client,
         "c1",
         [
             user(
@@ -91,31 +92,35 @@ async def test_secrets_are_masked_in_text_and_context(aredis, retraining_config)
             bot("Sorry to hear that, jo@example.com noted", T0 + 1),
         ],
     )
-    [item] = await build_review(aredis, retraining_config)
+    [item] = await build_review(redis_client, retraining_config)
     assert "4242 4242" not in item.text and "jo@example.com" not in item.text
     assert "[card ending 4242]" in item.text and "[email]" in item.text
     assert all("jo@example.com" not in turn["text"] for turn in item.context)
-    assert "jo@example.com" not in await aredis.get(keys.item(item.id))
+    assert "jo@example.com" not in await redis_client.get(keys.item(item.id))
 
 
-async def test_listed_items_expire_and_the_old_unexpiring_hash_goes(aredis, retraining_config):
-    await aredis.hset(keys.LEGACY_ITEMS, "old", '{"text": "my address is 1 Elm St"}')
-    await save_tracker(aredis, "c1", [user("wheres my stuff at", "order_status", 0.3, T0)])
+async def test_listed_items_expire_and_the_old_unexpiring_hash_goes(
+    redis_client, retraining_config
+):
+    await redis_client.hset(keys.LEGACY_ITEMS, "old", '{"text": "my address is 1 Elm St"}')
+    await save_tracker(redis_client, "c1", [user("wheres my stuff at", "order_status", 0.3, T0)])
     short = dataclasses.replace(retraining_config, item_ttl_days=2)
-    [item] = await build_review(aredis, short)
-    assert 86400 < await aredis.ttl(keys.item(item.id)) <= 2 * 86400
-    assert not await aredis.exists(keys.LEGACY_ITEMS)
-    assert (await remembered_item(aredis, item.id)).text == "wheres my stuff at"
+    [item] = await build_review(redis_client, short)
+    assert 86400 < await redis_client.ttl(keys.item(item.id)) <= 2 * 86400
+    assert not await redis_client.exists(keys.LEGACY_ITEMS)
+    assert (await remembered_item(redis_client, item.id)).text == "wheres my stuff at"
 
 
-async def test_escalations_and_low_csat_come_from_the_handoff_records(aredis, retraining_config):
-    store = HandoffStore(aredis)
+async def test_escalations_and_low_csat_come_from_the_handoff_records(
+    redis_client, retraining_config
+):
+    store = HandoffStore(redis_client)
     await store.escalate("angry", "frustrated", confidence=0.9)
     await store.claim("angry", "alice")
     await store.close("angry", "resolved", by="alice")
     await store.set_csat("angry", 1)
     await save_tracker(
-        aredis,
+        redis_client,
         "angry",
         [
             user("this is useless", "complain", 0.95, T0),
@@ -127,18 +132,18 @@ async def test_escalations_and_low_csat_come_from_the_handoff_records(aredis, re
             bot("You're welcome", T0 + 5, agent="Alice"),
         ],
     )
-    items = {i.text: i for i in await build_review(aredis, retraining_config)}
+    items = {i.text: i for i in await build_review(redis_client, retraining_config)}
     assert set(items) == {"this is useless", "I said my parcel never came"}
     assert items["I said my parcel never came"].reasons == ["escalation", "low_csat"]
     assert items["I said my parcel never came"].escalation_reasons == ["frustrated"]
-    only_escalations = await build_review(aredis, retraining_config, reason="escalation")
+    only_escalations = await build_review(redis_client, retraining_config, reason="escalation")
     assert len(only_escalations) == 2
 
 
-async def test_an_escalation_out_of_hours_is_one_too(aredis, retraining_config):
+async def test_an_escalation_out_of_hours_is_one_too(redis_client, retraining_config):
     # Outside business hours the bot offers a ticket (slot ticket_reason) instead of pausing.
     await save_tracker(
-        aredis,
+        redis_client,
         "night",
         [
             user("hello", "greet", 0.99, T0),
@@ -155,38 +160,88 @@ async def test_an_escalation_out_of_hours_is_one_too(aredis, retraining_config):
             {"event": "slot", "timestamp": T0 + 6, "name": "ticket_reason", "value": None},
         ],
     )
-    items = {i.text: i for i in await build_review(aredis, retraining_config)}
+    items = {i.text: i for i in await build_review(redis_client, retraining_config)}
     assert set(items) == {"i want a refund for the broken lamp", "a real person please"}
     assert items["a real person please"].reasons == ["escalation"]
     assert items["a real person please"].escalation_reasons == ["request_human"]
 
 
-async def test_threshold_and_filters(aredis, retraining_config):
+async def test_a_rewound_message_is_not_listed(redis_client, retraining_config):
+    # Rasa took "wheres my stuff at" back (a rewind): the bot forgot it, so does the review.
+    await save_tracker(
+        redis_client,
+        "c1",
+        [
+            action("action_listen", T0),
+            user("wheres my stuff at", "order_status", 0.3, T0 + 1),
+            bot("Which order?", T0 + 2),
+            {"event": "rewind", "timestamp": T0 + 3},
+            action("action_listen", T0 + 4),
+            user("where is order 1234", "order_status", 0.4, T0 + 5),
+        ],
+    )
+    [item] = await build_review(redis_client, retraining_config)
+    assert item.text == "where is order 1234"
+    assert [t["text"] for t in item.context] == ["where is order 1234"]
+
+
+async def test_nothing_before_a_restart_counts(redis_client, retraining_config):
+    await save_tracker(
+        redis_client,
+        "c1",
+        [
+            user("refund pls", "refund_status", 0.2, T0),
+            action("action_human_handoff", T0 + 1),
+            pause(T0 + 2),
+            {"event": "restart", "timestamp": T0 + 3},
+            # The restart also ended the pause: this message was for the bot again.
+            user("is anyone there", "greet", 0.25, T0 + 4),
+        ],
+    )
+    [item] = await build_review(redis_client, retraining_config)
+    assert item.text == "is anyone there" and item.reasons == ["low_confidence"]
+    assert [t["text"] for t in item.context] == ["is anyone there"]
+
+
+async def test_an_undone_fallback_action_is_no_fallback(redis_client, retraining_config):
+    await save_tracker(
+        redis_client,
+        "c1",
+        [
+            user("track order 1234", "order_status", 0.95, T0),
+            action("action_handle_fallback", T0 + 1),
+            {"event": "undo", "timestamp": T0 + 2},
+        ],
+    )
+    assert await build_review(redis_client, retraining_config) == []
+
+
+async def test_threshold_and_filters(redis_client, retraining_config):
     day = dt.datetime(2025, 10, 9, tzinfo=dt.timezone.utc).timestamp()
     await save_tracker(
-        aredis,
+        redis_client,
         "c1",
         [
             user("track it", "order_status", 0.55, day + 3600),
             user("money back?", "refund_status", 0.35, day + 86400 + 10),
         ],
     )
-    assert len(await build_review(aredis, retraining_config)) == 2
-    assert [i.text for i in await build_review(aredis, retraining_config, threshold=0.5)] == [
+    assert len(await build_review(redis_client, retraining_config)) == 2
+    assert [i.text for i in await build_review(redis_client, retraining_config, threshold=0.5)] == [
         "money back?"
     ]
-    assert await build_review(aredis, retraining_config, threshold=0.1) == []
-    assert [i.text for i in await build_review(aredis, retraining_config, until="2025-10-09")] == [
-        "track it"
-    ]
-    assert [i.text for i in await build_review(aredis, retraining_config, since="2025-10-10")] == [
-        "money back?"
-    ]
-    assert [i.text for i in await build_review(aredis, retraining_config, since=day + 7200)] == [
-        "money back?"
-    ]
+    assert await build_review(redis_client, retraining_config, threshold=0.1) == []
     assert [
-        i.text for i in await build_review(aredis, retraining_config, intent="order_status")
+        i.text for i in await build_review(redis_client, retraining_config, until="2025-10-09")
+    ] == ["track it"]
+    assert [
+        i.text for i in await build_review(redis_client, retraining_config, since="2025-10-10")
+    ] == ["money back?"]
+    assert [
+        i.text for i in await build_review(redis_client, retraining_config, since=day + 7200)
+    ] == ["money back?"]
+    assert [
+        i.text for i in await build_review(redis_client, retraining_config, intent="order_status")
     ] == ["track it"]
 
 
@@ -194,31 +249,31 @@ async def test_threshold_and_filters(aredis, retraining_config):
     "kwargs",
     [{"threshold": 1.5}, {"threshold": "lots"}, {"reason": "boring"}, {"since": "last tuesday"}],
 )
-async def test_bad_filters_are_refused(aredis, retraining_config, kwargs):
+async def test_bad_filters_are_refused(redis_client, retraining_config, kwargs):
     with pytest.raises(InvalidFilter) as info:
-        await build_review(aredis, retraining_config, **kwargs)
-    assert isinstance(info.value, ValueError) and info.value.status == 400
+        await build_review(redis_client, retraining_config, **kwargs)
+    assert status_of(info.value) == 400 and info.value.code == "invalid_filter"
 
 
-async def test_decided_items_are_left_out_unless_asked(aredis, retraining_config):
+async def test_decided_items_are_left_out_unless_asked(redis_client, retraining_config):
     from bot.retraining.labels import label
 
     await save_tracker(
-        aredis,
+        redis_client,
         "c1",
         [user("wheres my parcel", "order_status", 0.4, T0), user("hmm", "deny", 0.3, T0 + 1)],
     )
-    first = (await build_review(aredis, retraining_config))[0]
-    await label(aredis, retraining_config, first.id, "ignore", by="admin")
-    assert first.id not in [i.id for i in await build_review(aredis, retraining_config)]
+    first = (await build_review(redis_client, retraining_config))[0]
+    await label(redis_client, retraining_config, first.id, "ignore", by="admin")
+    assert first.id not in [i.id for i in await build_review(redis_client, retraining_config)]
     everything = {
-        i.id: i for i in await build_review(aredis, retraining_config, include_decided=True)
+        i.id: i for i in await build_review(redis_client, retraining_config, include_decided=True)
     }
     assert everything[first.id].status == "ignore"
 
 
 async def test_trackers_written_by_rasas_own_redis_tracker_store_are_read(
-    redis_db, aredis, retraining_config
+    redis_db, redis_client, retraining_config
 ):
     """The key format and JSON are Rasa's, not our guess of them."""
     from urllib.parse import urlparse
@@ -250,5 +305,5 @@ async def test_trackers_written_by_rasas_own_redis_tracker_store_are_read(
         ],
     )
     await store.save(tracker)
-    [item] = await build_review(aredis, retraining_config)
+    [item] = await build_review(redis_client, retraining_config)
     assert item.conversations == ["from-rasa"] and item.predicted_intent == "faq/stock"

@@ -1,0 +1,95 @@
+"""The composition root: the one place that builds the resources every process shares.
+
+The handoff service, the action server, the widget channel, the retraining CLI and the
+dev tools all get their Redis client, handoff store, outbox and CSR accounts from
+:class:`Resources`, built from the one settings object (:mod:`handoff.core.settings`).
+So every process applies the same record TTL, metrics retention, priorities and
+decoding: a copy built by hand once ignored ``record_ttl_days`` and reset every
+escalated conversation to 30 days.
+
+Nothing here connects at construction; redis-py connects on the first command, on
+the event loop of the process that uses it.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import redis.asyncio as aioredis
+
+from handoff.core.auth import Auth
+from handoff.core.outbox import Outbox
+from handoff.core.settings import HandoffConfig
+from handoff.core.store import HandoffStore
+
+DAY = 86400
+
+
+def redis_client(settings: HandoffConfig) -> aioredis.Redis:
+    """An asyncio client on ``settings.redis_url`` that returns ``str``, never ``bytes``."""
+    return aioredis.from_url(settings.redis_url, decode_responses=True)
+
+
+class Resources:
+    """The shared resources of one process, each built on first use and then kept.
+
+    Args:
+        settings: The validated settings (see :func:`handoff.core.settings.load_config`).
+        redis: A client to use instead of one built from ``settings.redis_url``
+            (its owner closes it).
+    """
+
+    def __init__(self, settings: HandoffConfig, redis: aioredis.Redis | None = None):
+        """Keep the settings; nothing is built yet."""
+        self.settings = settings
+        self._given_redis = redis
+        self._owned_redis: aioredis.Redis | None = None
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        """The process's one Redis client (decoded replies)."""
+        if self._given_redis is not None:
+            return self._given_redis
+        if self._owned_redis is None:
+            self._owned_redis = redis_client(self.settings)
+        return self._owned_redis
+
+    @cached_property
+    def store(self) -> HandoffStore:
+        """Conversation records, the queue and metrics, with the configured TTL and retention."""
+        settings = self.settings
+        return HandoffStore(
+            self.redis,
+            priorities=settings.priorities,
+            default_priority=settings.default_priority,
+            default_wait_seconds=settings.default_wait_seconds,
+            record_ttl_seconds=settings.record_ttl_days * DAY,
+            metrics_retention_seconds=settings.metrics_retention_days * DAY,
+        )
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        """The per-conversation streams of messages to customers."""
+        return Outbox(self.redis)
+
+    @cached_property
+    def auth(self) -> Auth:
+        """CSR and admin accounts, logins and tokens."""
+        settings = self.settings
+        return Auth(
+            self.redis,
+            settings.secret,
+            token_ttl_seconds=settings.token_ttl_seconds,
+            max_failures=settings.login_max_failures,
+            lockout_seconds=settings.login_lockout_seconds,
+            max_address_failures=settings.login_max_failures_per_address,
+        )
+
+    async def close(self) -> None:
+        """Close the Redis client this object built; the next use builds a new one."""
+        client, self._owned_redis = self._owned_redis, None
+        for name in ("store", "outbox", "auth"):
+            self.__dict__.pop(name, None)
+        if client is not None:
+            await client.close()
+            await client.connection_pool.disconnect()
