@@ -159,23 +159,8 @@ def stack(trained_model, tmp_path_factory):
 
 REDIS_FIXTURES = {"redis_url"}
 MODEL_FIXTURES = {"trained_model", "nlu_agent", "stack"}
-# Fixtures and tests that train a model of their own or run Rasa in a subprocess (a test in
-# a module of yours can say so itself: @pytest.mark.slow).
+# Fixtures that train a model of their own; a test that does so itself says @pytest.mark.slow.
 SLOW_FIXTURES = {"tiny_model"}
-SLOW_TESTS = {  # module: test names
-    "tests/bot/nlu/test_training.py": {
-        "test_two_trainings_of_the_same_inputs_give_the_same_weights",
-    },
-    "tests/bot/retraining/test_cli.py": {
-        "test_train_and_evaluate_show_progress_and_the_comparison",
-    },
-    "tests/bot/retraining/test_jobs.py": {
-        "test_a_job_trains_a_model_ensure_model_recognises_and_evaluates_it",
-        "test_cancel_stops_the_training_and_leaves_no_model",
-        "test_a_failed_training_reports_why_and_releases_the_lock",
-    },
-    "tests/test_rasa_project.py": {"test_rasa_data_validate_is_clean"},
-}
 TIERS = ("redis", "model", "slow")
 
 
@@ -203,8 +188,7 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.redis)
         if used & MODEL_FIXTURES:
             item.add_marker(pytest.mark.model)
-        module, _, name = item.nodeid.partition("::")
-        if used & SLOW_FIXTURES or name.split("[")[0] in SLOW_TESTS.get(module, ()):
+        if used & SLOW_FIXTURES:
             item.add_marker(pytest.mark.slow)
         if not any(item.get_closest_marker(tier) for tier in TIERS):
             item.add_marker(pytest.mark.fast)

@@ -35,6 +35,7 @@ def _sent_by_code(utterance: str) -> bool:
     return any(f'"{utterance}"' in path.read_text() for path in Path("actions").rglob("*.py"))
 
 
+@pytest.mark.slow  # trains a model or runs Rasa in a subprocess
 def test_rasa_data_validate_is_clean():
     result = run_rasa("data", "validate")
     output = result.stdout + result.stderr

@@ -12,6 +12,8 @@ import tarfile
 from pathlib import Path
 from typing import Dict
 
+import pytest
+
 from bot.nlu.training import ensure_model, model_file, train_command
 from tests.support.project import copy_project, write_one_epoch_config
 
@@ -25,6 +27,7 @@ def _members(model: Path) -> Dict[str, str]:
         }
 
 
+@pytest.mark.slow  # trains a model or runs Rasa in a subprocess
 def test_two_trainings_of_the_same_inputs_give_the_same_weights(tmp_path, monkeypatch):
     models = []
     for run in ("first", "second"):

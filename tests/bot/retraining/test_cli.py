@@ -92,6 +92,7 @@ async def test_bad_input_exits_with_a_clear_message(redis_db, redis_client, proj
     assert result.returncode == 1 and "not a model file name" in result.stderr
 
 
+@pytest.mark.slow  # trains a model or runs Rasa in a subprocess
 def test_train_and_evaluate_show_progress_and_the_comparison(redis_db, project):
     config = write_tiny_config(project)
     trained = run_cli(redis_db, project, "train", "--config", config, "--json", timeout=900)

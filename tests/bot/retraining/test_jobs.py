@@ -41,6 +41,7 @@ def test_planned_epochs_of_the_project_config(project):
     }
 
 
+@pytest.mark.slow  # trains a model or runs Rasa in a subprocess
 async def test_a_job_trains_a_model_ensure_model_recognises_and_evaluates_it(
     redis_client, retraining_config, project
 ):
@@ -71,6 +72,7 @@ async def test_a_job_trains_a_model_ensure_model_recognises_and_evaluates_it(
     assert (await jobs.status()).id == job.id
 
 
+@pytest.mark.slow  # trains a model or runs Rasa in a subprocess
 async def test_cancel_stops_the_training_and_leaves_no_model(
     redis_client, retraining_config, project
 ):
@@ -93,6 +95,7 @@ async def test_cancel_stops_the_training_and_leaves_no_model(
         await jobs.cancel()
 
 
+@pytest.mark.slow  # trains a model or runs Rasa in a subprocess
 async def test_a_failed_training_reports_why_and_releases_the_lock(
     redis_client, retraining_config, project
 ):
