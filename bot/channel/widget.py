@@ -50,6 +50,7 @@ from handoff.core.redaction import mask_transcript_text
 from handoff.core.resources import Resources
 from handoff.core.settings import HandoffConfig, load_config
 from handoff.core.store import HandoffStore
+from handoff.core.text_rules import check_text
 
 logger = logging.getLogger(__name__)
 
@@ -545,18 +546,7 @@ class WidgetInput(InputChannel):
     # -- rules --
 
     def _check_text(self, text: Any) -> str:
-        if text is None:
-            raise errors.InvalidInput("`text` is required", code="empty_message")
-        if not isinstance(text, str):
-            raise errors.InvalidInput("`text` must be a string")
-        if not text.strip():
-            raise errors.InvalidInput("`text` must not be empty", code="empty_message")
-        if len(text) > self.settings.max_message_chars:
-            limit = self.settings.max_message_chars
-            raise errors.PayloadTooLarge(
-                f"messages are limited to {limit} characters", code="message_too_long"
-            )
-        return text
+        return check_text(text, "text", max_chars=self.settings.max_message_chars)
 
     async def _check_rate(self, scope: str, subject: str, limit: int) -> None:
         now = self._clock()

@@ -32,6 +32,7 @@ from handoff.core.errors import (
     InvalidInput,
     TooManyAttempts,
 )
+from handoff.core.text_rules import check_text
 
 ROLES = ("csr", "admin")
 ISSUER = "handoff"
@@ -144,7 +145,7 @@ class Auth:
         if role not in ROLES:
             raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
         _check_password(password)
-        name = (display_name or username).strip()[:64] or username
+        name = _check_display_name(display_name) or username
         encoded = await asyncio.to_thread(hash_password, password, self._scrypt_n)
         key = keys.account(username)
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -344,6 +345,11 @@ def _check_username(username: Any) -> str:
             "username must be 2-64 characters of a-z, 0-9, _ . - (starting with a letter or digit)"
         )
     return name
+
+
+def _check_display_name(display_name: Any) -> str:
+    # Customers see it in the widget ("You're now chatting with ..."): same rule as any text.
+    return check_text(display_name, "display_name", max_chars=64, required=False).strip()
 
 
 def _check_password(password: Any) -> None:

@@ -18,7 +18,8 @@ from handoff.core.conversation import Conversation
 from handoff.core.errors import InvalidInput, InvalidTransition, NotAssignee, UpstreamError
 from handoff.core.lifecycle import Event, State
 from handoff.core.outbox import Outbox
-from handoff.core.store import HandoffStore
+from handoff.core.store import RESOLUTION_CHARS, HandoffStore
+from handoff.core.text_rules import check_text
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +164,7 @@ class HandoffService:
         """Close the conversation, let the bot answer later messages, and ask for a rating."""
         if not isinstance(resolution, str) or not resolution.strip():
             raise InvalidInput("`resolution` is required (e.g. solved, refund_issued, spam)")
+        resolution = check_text(resolution, "resolution", max_chars=RESOLUTION_CHARS).strip()
         await self._precheck(conv_id, who, Event.CLOSE)
         # The bot paused the conversation when it escalated; unpause it so a
         # returning customer is answered (and can be escalated again).
@@ -196,11 +198,7 @@ class HandoffService:
         await self.outbox.append(conv_id, {"sender": "system", "text": text})
 
     def _check_text(self, text: Any, name: str) -> str:
-        if not isinstance(text, str) or not text.strip():
-            raise InvalidInput(f"`{name}` must be a non-empty string")
-        if len(text) > self._max_chars:
-            raise InvalidInput(f"`{name}` is longer than {self._max_chars} characters")
-        return text
+        return check_text(text, name, max_chars=self._max_chars)
 
 
 def csat_request() -> Dict[str, Any]:

@@ -44,6 +44,7 @@ from handoff.core.lifecycle import State
 _RANK = {p: i for i, p in enumerate(PRIORITIES)}
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
 _MAX_RETRIES = 50
+RESOLUTION_CHARS = 64  # a tag like refund_issued, not a sentence
 # Queue score = priority band + enqueue time in ms; ms timestamps (~1.7e12) stay
 # far below the band width, and the sum stays exact in a double (< 2**53).
 _BAND = 1e13
@@ -449,8 +450,8 @@ class HandoffStore:
             NotAssignee: someone else has it and ``by`` is not an admin.
             InvalidTransition: neither assigned nor queued.
         """
-        if not isinstance(resolution, str) or not 0 < len(resolution.strip()) <= 64:
-            raise InvalidInput("resolution must be a tag of 1-64 characters")
+        if not isinstance(resolution, str) or not 0 < len(resolution.strip()) <= RESOLUTION_CHARS:
+            raise InvalidInput(f"resolution must be a tag of 1-{RESOLUTION_CHARS} characters")
         now = self._clock()
         return await self._simple(
             conv_id,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any, Optional, Pattern
 
-from handoff.core.errors import InvalidInput, PayloadTooLarge
+from handoff.core.errors import InvalidInput
 
 _ALLOWED_CONTROLS = {"\n", "\t"}
 _NONCHARACTERS = {"\ufffe", "\uffff"}
@@ -42,25 +42,25 @@ def check_text(
     *,
     max_chars: int,
     required: bool = True,
-    code: str = "invalid_text",
 ) -> str:
     """``value`` as text that can be stored anywhere, or a 400 saying what is wrong.
 
     Args:
         value: What the request carried.
         field: Its name in the request, for the message (``text``, ``answer``...).
-        max_chars: The longest text accepted (413 ``payload_too_large`` beyond it).
+        max_chars: The longest text accepted.
         required: Whether empty or whitespace-only text is refused.
-        code: The error code of a refusal for a bad character.
 
     Returns:
         The text with CR LF and lone CR turned into newlines, otherwise unchanged.
 
     Raises:
-        InvalidInput: not a string, empty when required, or a forbidden character.
-        PayloadTooLarge: longer than ``max_chars``.
+        InvalidInput: not a string, empty when required (``empty_text``), longer than
+            ``max_chars`` (``text_too_long``) or a forbidden character (``invalid_text``).
     """
-    if value is None and not required:
+    if value is None:
+        if required:
+            raise InvalidInput(f"`{field}` is required", code="empty_text")
         return ""
     if not isinstance(value, str):
         raise InvalidInput(f"`{field}` must be a string")
@@ -68,13 +68,13 @@ def check_text(
     if required and not text.strip():
         raise InvalidInput(f"`{field}` must not be empty", code="empty_text")
     if len(text) > max_chars:
-        raise PayloadTooLarge(f"`{field}` is limited to {max_chars} characters")
+        raise InvalidInput(f"`{field}` is limited to {max_chars} characters", code="text_too_long")
     index = first_forbidden(text)
     if index is not None:
         raise InvalidInput(
             f"`{field}` contains the control character {describe(text[index])} at position "
             f"{index}; only letters, digits, punctuation, emoji, newlines and tabs are allowed",
-            code=code,
+            code="invalid_text",
         )
     return text
 

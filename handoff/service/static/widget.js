@@ -652,7 +652,7 @@
       return "You're sending messages a little fast. Please wait " +
              (result.retryAfter || "a few") + " seconds and try again.";
     }
-    if (result && result.status === 413) return "That message is too long (" + MAX_CHARS + " characters at most).";
+    if (result && result.data && result.data.error && result.data.error.code === "text_too_long") return "That message is too long (" + MAX_CHARS + " characters at most).";
     if (result && result.status >= 500) return "We couldn't reach the assistant just now. Please try again.";
     return message || "Something went wrong. Please try again.";
   }

@@ -331,13 +331,13 @@ async def test_get_messages_pages_by_one_hundred(client, outbox):
 async def test_message_limits(client, bot, rate_clock):
     token = (await client.new_session())["token"]
     status, body = await client.say(token, "   ")
-    assert status == 400 and code(body) == "empty_message"
+    assert status == 400 and code(body) == "empty_text"
     status, body, _ = await client.call("POST", "/messages", token=token, body={})
-    assert status == 400 and code(body) == "empty_message"
+    assert status == 400 and code(body) == "empty_text"
     status, body = await client.say(token, 42)
     assert status == 400 and code(body) == "invalid_input"
     status, body = await client.say(token, "x" * (MAX_CHARS + 1))
-    assert status == 413 and code(body) == "message_too_long"
+    assert status == 400 and code(body) == "text_too_long"
     assert str(MAX_CHARS) in body["error"]["message"]
     status, body = await client.say(token, "x" * MAX_CHARS)
     assert status == 200
@@ -351,6 +351,7 @@ async def test_message_limits(client, bot, rate_clock):
     assert status == 400 and code(body) == "invalid_json"
     status, body, _ = await client.call("POST", "/messages", token=token, body=["hi"])
     assert status == 400 and code(body) == "invalid_json"
+
     status, body = await client.say(token, "hi", metadata="page")
     assert status == 400 and code(body) == "invalid_input"
     assert bot.texts() == ["x" * MAX_CHARS]
@@ -366,6 +367,19 @@ async def test_message_limits(client, bot, rate_clock):
     assert (await client.say(other, "hello"))[0] == 200
     rate_clock.advance(60)
     assert (await client.say(token, "later"))[0] == 200
+
+
+async def test_control_characters_are_refused_and_any_language_passes(client, bot, rate_clock):
+    token = (await client.new_session())["token"]
+    for text in ("where is my order\x00", "refund \x9c please", "broken \udc00 half"):
+        status, body = await client.say(token, text)
+        assert status == 400 and code(body) == "invalid_text", text
+        assert "U+" in body["error"]["message"]
+    assert bot.texts() == []
+    for text in ("¿Dónde está mi pedido? 📦", "我的订单在哪里", "thanks 👍🏽\nbye"):
+        status, _ = await client.say(token, text)
+        assert status == 200, text
+    assert bot.texts() == ["¿Dónde está mi pedido? 📦", "我的订单在哪里", "thanks 👍🏽\nbye"]
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
@@ -670,10 +684,10 @@ async def test_websocket_bad_frames_get_errors_and_the_socket_stays_open(client,
         await ws.send_json({"type": "message", "text": ""})
         assert (await next_frame(ws)) == {
             "type": "error",
-            "error": {"code": "empty_message", "message": "`text` must not be empty"},
+            "error": {"code": "empty_text", "message": "`text` must not be empty"},
         }
         await ws.send_json({"type": "message", "text": "y" * (MAX_CHARS + 1)})
-        assert (await next_frame(ws))["error"]["code"] == "message_too_long"
+        assert (await next_frame(ws))["error"]["code"] == "text_too_long"
         for i in range(RATE_LIMIT):
             await ws.send_json({"type": "message", "text": f"m{i}"})
         await ws.send_json({"type": "message", "text": "too many"})

@@ -56,6 +56,15 @@ async def test_create_and_authenticate(auth, redis_client):
         await auth.create_account("alice", "another-pass")
 
 
+async def test_display_names_follow_the_text_rule(auth):
+    who = await auth.create_account("zoe", "s3cret-pass", display_name="  Zoë 🌷 Müller ")
+    assert who.display_name == "Zoë 🌷 Müller"
+    for bad in ("Eve\x1b[31m", "x" * 65, 42):
+        with pytest.raises(InvalidInput):
+            await auth.create_account("eve", "s3cret-pass", display_name=bad)
+    assert await auth.get_account("eve") is None
+
+
 @pytest.mark.parametrize(
     "username,password,role",
     [

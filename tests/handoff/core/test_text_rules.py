@@ -52,9 +52,10 @@ def test_non_strings_are_refused():
         check_text(["hi"], "text", max_chars=10)
 
 
-def test_oversize_text_is_payload_too_large():
-    with pytest.raises(errors.PayloadTooLarge, match="limited to 5"):
+def test_oversize_text_is_refused_by_name():
+    with pytest.raises(errors.InvalidInput, match="limited to 5") as caught:
         check_text("abcdef", "text", max_chars=5)
+    assert caught.value.code == "text_too_long"
 
 
 def test_names_must_match_in_full():

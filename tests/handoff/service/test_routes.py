@@ -209,24 +209,26 @@ async def test_messages_reach_outbox_transcript_and_tracker(api, tokens, bot, ou
 
 
 @pytest.mark.parametrize(
-    "payload,data",
+    "payload,data,code",
     [
-        (None, b"{broken"),
-        ({"text": ""}, None),
-        ({"text": "x" * 201}, None),
-        ({"text": 42}, None),
-        ({"text": "hi", "buttons": "nope"}, None),
-        ([1, 2], None),
-        (None, None),
+        (None, b"{broken", "invalid_input"),
+        ({"text": ""}, None, "empty_text"),
+        ({"text": "x" * 201}, None, "text_too_long"),
+        ({"text": "refund \x9c approved"}, None, "invalid_text"),
+        ({"text": "half a pair \ud83d"}, None, "invalid_text"),
+        ({"text": 42}, None, "invalid_input"),
+        ({"text": "hi", "buttons": "nope"}, None, "invalid_input"),
+        ([1, 2], None, "invalid_input"),
+        (None, None, "empty_text"),
     ],
 )
-async def test_bad_message_input_is_400(api, tokens, bot, outbox, payload, data):
+async def test_bad_message_input_is_400(api, tokens, bot, outbox, payload, data, code):
     await claimed(api, tokens, bot)
     before = await outbox.read_after("c1")
     status, body = await api.call(
         "POST", "/api/conversations/c1/messages", token=tokens["alice"], body=payload, data=data
     )
-    assert status == 400 and error_code(body) == "invalid_input"
+    assert status == 400 and error_code(body) == code
     assert await outbox.read_after("c1") == before
 
 
