@@ -8,6 +8,8 @@ ones that come from retraining, for the command line.
 
 from __future__ import annotations
 
+from typing import Optional
+
 from handoff.core import errors
 
 
@@ -39,6 +41,16 @@ class InvalidFaq(InvalidInput):
     """A new FAQ entry that cannot be added."""
 
     code = "invalid_faq"
+
+
+class TrainingDataRefused(InvalidInput):
+    """A change that would leave a data file Rasa cannot read; nothing was written (400).
+
+    The input passed every rule and still made the file fail Rasa's own check: the old
+    file stays as it was, and the admin can change the input.
+    """
+
+    code = "training_data_refused"
 
 
 class NotFound(errors.NotFound, RetrainingError):
@@ -93,6 +105,32 @@ class NothingToRollBack(Conflict):
     """No earlier activation to go back to."""
 
     code = "nothing_to_roll_back"
+
+
+class DataFileInvalid(Conflict):
+    """A data file on disk that cannot be read (409), e.g. after a bad hand edit.
+
+    Retrying cannot help and rewriting it would lose what it holds: a person must fix
+    it, so the message names the file, the line and the column.
+
+    Attributes:
+        file: The file, relative to the project (``data/nlu/reviewed.yml``).
+        line: 1-based line of the problem, when known.
+        column: 1-based column of the problem, when known.
+        problem: What is wrong there.
+    """
+
+    code = "data_file_invalid"
+
+    def __init__(
+        self, file: str, problem: str, line: Optional[int] = None, column: Optional[int] = None
+    ):
+        """Create the error for one file and, when known, one place in it."""
+        where = file if line is None else f"{file} line {line}"
+        if line is not None and column is not None:
+            where += f" column {column}"
+        super().__init__(f"{where}: {problem}; fix the file or restore it from git")
+        self.file, self.line, self.column, self.problem = file, line, column, problem
 
 
 class RasaUnavailable(errors.UpstreamError, RetrainingError):

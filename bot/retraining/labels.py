@@ -2,21 +2,25 @@
 
 Decisions are kept in Redis (so the review list knows what is done); every
 decision except "ignore" puts the masked message into the generated NLU file
-under its intent, where the next training picks it up.
+under its intent, where the next training picks it up. Only text that passes the
+shared text rule may become training data: an old item holding a control character
+is refused with a message saying to ignore it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
+import re
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-import yaml
 from redis.asyncio import Redis
 
 from bot.evaluation.scoring import FALLBACK
-from bot.retraining import keys, nlu_data
+from bot.retraining import data_files, inputs, keys, nlu_data
 from bot.retraining.errors import InvalidLabel, ItemNotFound
 from bot.retraining.review import ReviewItem, build_review, remembered_item
 from handoff.core.settings import RetrainingConfig
@@ -24,6 +28,7 @@ from handoff.core.settings import RetrainingConfig
 ACTIONS = ("confirm", "relabel", "out_of_scope", "ignore")
 OUT_OF_SCOPE = "out_of_scope"
 RETRIEVAL_INTENTS = ("faq",)
+ITEM_ID = re.compile(r"[0-9a-f]{16}")  # review.item_id: a hash, never anything else
 
 
 @dataclass(frozen=True)
@@ -64,23 +69,16 @@ async def label(
     Raises:
         InvalidLabel: unknown action; relabel without a known intent; confirm
             without a predicted intent; the text is a hand-written example of
-            another intent already.
+            another intent already, or holds a character no data file can.
         ItemNotFound: no review item has this id.
+        DataFileInvalid: a data file on disk cannot be read (409, names file and line).
+        TrainingDataRefused: Rasa could not read the new reviewed file (the old one stays).
     """
-    if action not in ACTIONS:
-        raise InvalidLabel(f"action must be one of {', '.join(ACTIONS)}, not {action!r}")
+    action = inputs.one_of(action, "action", InvalidLabel, ACTIONS)
     item = await find_item(redis, config, item_id)
     target = _target_intent(config, item, action, intent)
-    reviewed = config.path(config.reviewed_file)
-    if target is not None:
-        known = nlu_data.hand_written_examples(config.project_dir, reviewed)
-        problem = nlu_data.conflict(item.text, target, known)
-        if problem:
-            existing = known[nlu_data.normalise(item.text)][0]
-            raise InvalidLabel(f"{problem}; relabel it as {existing} or fix the hand-written data")
-        nlu_data.update_examples(reviewed, add={item.text: target})
-    else:
-        nlu_data.update_examples(reviewed, remove=[item.text])
+    # In a thread: Rasa's check of the new file takes a moment; the data_files lock orders writes.
+    await asyncio.to_thread(_write_decision, config, item.text, target)
     decision = Decision(
         item.id,
         action,
@@ -93,14 +91,31 @@ async def label(
     return decision
 
 
+def _write_decision(config: RetrainingConfig, text: str, target: Optional[str]) -> None:
+    """Put ``text`` under ``target`` in the reviewed file, or take it out (``None``)."""
+    reviewed, root = config.path(config.reviewed_file), config.project_dir
+    if target is None:
+        nlu_data.update_examples(reviewed, remove=[text], root=root)
+        return
+    inputs.training_text(nlu_data.clean_text(text), InvalidLabel)
+    with data_files.editing():  # checked and written as one step, like a FAQ
+        known = nlu_data.hand_written_examples(root, reviewed)
+        problem = nlu_data.conflict(text, target, known)
+        if problem:
+            existing = known[nlu_data.normalise(text)][0]
+            raise InvalidLabel(f"{problem}; relabel it as {existing} or fix the hand-written data")
+        nlu_data.update_examples(reviewed, add={text: target}, root=root)
+
+
 async def find_item(redis: Redis, config: RetrainingConfig, item_id: str) -> ReviewItem:
     """The review item with this id: as last listed, else from a full scan of the trackers.
 
     Raises:
         ItemNotFound: no logged message has this id.
     """
-    if not isinstance(item_id, str) or not item_id:
-        raise ItemNotFound("a review item id is required")
+    if not isinstance(item_id, str) or not ITEM_ID.fullmatch(item_id):
+        shown = repr(item_id)[:40] if isinstance(item_id, str) else "none"
+        raise ItemNotFound(f"no review item {shown}: an id is 16 hexadecimal digits")
     item = await remembered_item(redis, item_id)
     if item is not None:
         return item
@@ -117,7 +132,7 @@ def known_intents(config: RetrainingConfig) -> List[str]:
 
     A bare retrieval intent (``faq``) is left out: training data needs the topic.
     """
-    domain = _yaml(config.path("domain.yml"))
+    domain = _yaml(config.path("domain.yml"), config.project_dir)
     intents = [_intent_name(i) for i in domain.get("intents") or []]
     intents = [i for i in intents if i not in RETRIEVAL_INTENTS]
     topics = set(faq_topics(config))
@@ -130,7 +145,7 @@ def faq_topics(config: RetrainingConfig) -> List[str]:
     """
     topics = set()
     for path in (config.path("domain.yml"), config.path(config.faq_responses_file)):
-        for name in _yaml(path).get("responses") or {}:
+        for name in _yaml(path, config.project_dir).get("responses") or {}:
             if str(name).startswith("utter_faq/"):
                 topics.add(str(name)[len("utter_faq/") :])
     return sorted(topics)
@@ -150,8 +165,11 @@ def _target_intent(
                 "the bot predicted no usable intent for this message; pick one with relabel"
             )
         intent = predicted
-    if not intent:
+    elif not intent:
         raise InvalidLabel("relabel needs the intent to use")
+    else:
+        hint = "an intent of domain.yml or faq/<topic>"
+        intent = inputs.name(intent, "intent", InvalidLabel, inputs.INTENT, hint=hint)
     if intent not in known_intents(config):
         raise InvalidLabel(f"unknown intent {intent!r}: use an intent of domain.yml or faq/<topic>")
     return intent
@@ -162,8 +180,6 @@ def _intent_name(entry: Any) -> str:
     return next(iter(entry)) if isinstance(entry, dict) else str(entry)
 
 
-def _yaml(path) -> Dict[str, Any]:
-    try:
-        return yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        return {}
+def _yaml(path: Path, root: Path) -> Dict[str, Any]:
+    """A project file's YAML (``{}`` if missing); DataFileInvalid names the line if it is bad."""
+    return data_files.read_mapping(path, root)

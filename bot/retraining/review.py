@@ -19,12 +19,12 @@ from rasa_sdk import Tracker
 from redis.asyncio import Redis
 
 from bot.evaluation.scoring import FALLBACK, faq_label
-from bot.retraining import keys
+from bot.retraining import inputs, keys
 from bot.retraining.errors import InvalidFilter
-from bot.retraining.nlu_data import clean_text, normalise
+from bot.retraining.nlu_data import normalise
 from handoff.core.conversation import Conversation
 from handoff.core.errors import ConversationNotFound, InvalidInput
-from handoff.core.redaction import mask_training_text
+from handoff.core.redaction import mask_transcript_text
 from handoff.core.settings import RetrainingConfig
 from handoff.core.store import read_conversation
 
@@ -114,12 +114,16 @@ async def build_review(
         include_decided: Also list items an admin already labelled.
 
     Raises:
-        InvalidFilter: threshold outside 0–1, unknown reason, unreadable date.
+        InvalidFilter: threshold outside 0–1, unknown reason, unreadable date, an
+            intent that is no intent name.
     """
     threshold = _threshold(config.low_confidence_threshold if threshold is None else threshold)
-    start, end = _epoch(since, end_of_day=False), _epoch(until, end_of_day=True)
-    if reason is not None and reason not in REASONS:
-        raise InvalidFilter(f"reason must be one of {', '.join(REASONS)}")
+    start, end = _epoch(since, "since", end_of_day=False), _epoch(until, "until", end_of_day=True)
+    if reason is not None:
+        inputs.one_of(reason, "reason", InvalidFilter, REASONS)
+    if intent not in (None, ""):
+        hint = "an intent name such as order_status or faq"
+        inputs.name(intent, "intent", InvalidFilter, inputs.INTENT, hint=hint)
     found: List[Occurrence] = []
     async for conv_id, events in tracker_events(redis, config.tracker_key_prefix):
         record = await _handoff_record(redis, conv_id)
@@ -202,7 +206,7 @@ def group(occurrences: Iterable[Occurrence]) -> List[ReviewItem]:
 
 def item_id(text: str) -> str:
     """Stable id of a message text (the same question always has the same id)."""
-    return hashlib.sha256(normalise(text).encode()).hexdigest()[:16]
+    return _hash(normalise(text))
 
 
 async def remembered_item(redis: Redis, item_id: str) -> Optional[ReviewItem]:
@@ -212,6 +216,12 @@ async def remembered_item(redis: Redis, item_id: str) -> Optional[ReviewItem]:
 
 
 # ---- helpers ------------------------------------------------------------------------------
+
+
+def _hash(key: str) -> str:
+    # surrogatepass: a lone surrogate logged before text was validated must not break the
+    # list; for every other text the id is the same as ever.
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def _applied_events(conv_id: str, events: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
@@ -258,7 +268,7 @@ def _add_reasons(occurrence: Occurrence, record: Optional[Conversation], thresho
 def _turn(sender: str, event: Mapping[str, Any]) -> Dict[str, Any]:
     return {
         "sender": sender,
-        "text": mask_training_text(str(event.get("text"))),
+        "text": mask_transcript_text(str(event.get("text"))),
         "at": _iso(float(event.get("timestamp") or 0.0)),
     }
 
@@ -269,8 +279,10 @@ def _item(key: str, occurrences: List[Occurrence]) -> ReviewItem:
     confidences = [o.confidence for o in occurrences if o.confidence is not None]
     reasons = set().union(*(o.reasons for o in occurrences))
     return ReviewItem(
-        id=hashlib.sha256(key.encode()).hexdigest()[:16],
-        text=clean_text(latest.text),
+        id=_hash(key),
+        # Masked as in a transcript (j***@example.com): labelling it writes the training
+        # placeholders ([email]) through nlu_data.clean_text.
+        text=" ".join(mask_transcript_text(latest.text).split()),
         count=len(occurrences),
         predicted_intent=intents.most_common(1)[0][0] if intents else None,
         confidence=round(sum(confidences) / len(confidences), 4) if confidences else None,
@@ -331,20 +343,21 @@ def _threshold(value: Any) -> float:
     try:
         threshold = float(value)
     except (TypeError, ValueError):
-        raise InvalidFilter(f"threshold must be a number from 0 to 1, not {value!r}") from None
+        shown = repr(value)[:40]
+        raise InvalidFilter(f"threshold must be a number from 0 to 1, not {shown}") from None
     if not 0 <= threshold <= 1:
         raise InvalidFilter(f"threshold must be from 0 to 1, not {threshold}")
     return threshold
 
 
-def _epoch(value: When, *, end_of_day: bool) -> Optional[float]:
+def _epoch(value: When, field: str, *, end_of_day: bool) -> Optional[float]:
     """Epoch seconds of a filter bound; a bare date covers its whole day (UTC)."""
     if value is None or value == "":
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, str):
-        value = _parse_iso(value)
+        value = _parse_iso(inputs.text(value, field, InvalidFilter, max_chars=64))
     if isinstance(value, dt.datetime):
         aware = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
         return aware.timestamp()

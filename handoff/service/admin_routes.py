@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Awaitable, Callable, List, Optional, Tuple
 
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
 from bot.retraining import faq, labels, review
+from bot.retraining.errors import DataFileInvalid
 from bot.retraining.model_registry import LOAD_TIMEOUT
 from handoff.core import errors
 from handoff.service.requests import json_body
@@ -65,7 +66,8 @@ async def review_items(request: Request) -> HTTPResponse:
     """Open review items (filters: threshold, since, until, intent, reason).
 
     The domain validates the filters (400 ``invalid_filter``); a bare ``until`` date
-    covers its whole day.
+    covers its whole day. A broken data file does not hide the items (they come from
+    Redis): ``problems`` says which file and line, and ``intents`` is then empty.
     """
     config = request.app.ctx.config.retraining
     args = request.args
@@ -79,11 +81,12 @@ async def review_items(request: Request) -> HTTPResponse:
         intent=args.get("intent") or None,
         reason=args.get("reason") or None,
     )
-    intents = await asyncio.to_thread(labels.known_intents, config)
+    intents, problems = await asyncio.to_thread(_intents, config)
     return json_response(
         {
             "items": [item.to_dict() for item in items],
             "intents": intents,
+            "problems": problems,
             "threshold": float(threshold or config.low_confidence_threshold),
         }
     )
@@ -182,6 +185,14 @@ async def rollback_model(request: Request) -> HTTPResponse:
 
 
 # ---- input helpers --------------------------------------------------------------------------
+
+
+def _intents(config: Any) -> Tuple[List[str], List[str]]:
+    """The intents an item may be labelled with, or none and why (a data file is broken)."""
+    try:
+        return labels.known_intents(config), []
+    except DataFileInvalid as exc:
+        return [], [exc.message]
 
 
 def _when(value: Optional[str]) -> Any:

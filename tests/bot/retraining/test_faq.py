@@ -92,3 +92,49 @@ def test_the_same_topic_twice_is_refused(retraining_config):
     add_faq(retraining_config, "showroom_hours", ["showroom open?", "showroom hours"], ANSWER)
     with pytest.raises(InvalidFaq, match="exists already"):
         add_faq(retraining_config, "showroom_hours", ["x y", "z w"], ANSWER)
+
+
+# ---- issue #16: nothing an admin types can corrupt the data files -------------------------------
+
+
+@pytest.mark.parametrize(
+    "examples, answer, message",
+    [
+        (["gift wrap?", "wrap it \x9c please"], ANSWER, r"`examples\[1\]` contains .* U\+009C"),
+        (["gift wrap?", "wrap it please"], "Yes \x9f we do", r"`answer` contains .* U\+009F"),
+        (["gift wrap?", "half an emoji \ud83c"], ANSWER, r"U\+D83C"),
+        (["gift wrap?", None], ANSWER, r"`examples\[1\]` must be a string, not NoneType"),
+        (["gift wrap?", "x" * 2001], ANSWER, "limited to 2000 characters"),
+        ([f"question {n}" for n in range(101)], ANSWER, "at most 100 example questions"),
+        (["gift wrap?", "wrap it please"], {"text": "yes"}, "`answer` must be a string"),
+    ],
+)
+def test_text_no_data_file_can_hold_is_refused_before_anything_is_written(
+    retraining_config, examples, answer, message
+):
+    responses = retraining_config.path(retraining_config.faq_responses_file)
+    before = responses.read_bytes()
+    with pytest.raises(InvalidFaq, match=message):
+        add_faq(retraining_config, "gift_wrapping", examples, answer)
+    assert responses.read_bytes() == before
+    assert not retraining_config.path(retraining_config.reviewed_file).exists()
+
+
+def test_a_topic_with_a_trailing_newline_is_refused(retraining_config):
+    # TOPIC.match with `$` let "gift\n" through, and utter_faq/gift\n became a response name.
+    with pytest.raises(InvalidFaq, match="snake_case"):
+        add_faq(retraining_config, "gift\n", ["gift wrap?", "wrap it please"], ANSWER)
+
+
+def test_any_language_and_emoji_are_written_as_sent(retraining_config):
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    examples = ["ギフト包装はできますか？", "подарочная упаковка 🎁", "👩‍👩‍👧 gift ❤️ 🇯🇵"]
+    answer = "はい！ Да! Tick 'gift wrap' 🎁 at checkout — it's free.\nThank you 🙏🏽"
+    entry = add_faq(retraining_config, "gift_wrapping", examples, answer)
+    assert entry.answer == answer and sorted(entry.examples) == sorted(examples)
+    responses = load_data(str(retraining_config.path(retraining_config.faq_responses_file)))
+    assert responses.responses["utter_faq/gift_wrapping"] == [{"text": answer}]
+    reviewed = load_data(str(retraining_config.path(retraining_config.reviewed_file)))
+    assert sorted(m.get("text") for m in reviewed.intent_examples) == sorted(examples)
+    assert "ギフト包装" in retraining_config.path(retraining_config.reviewed_file).read_text()

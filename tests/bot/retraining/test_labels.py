@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -124,7 +126,7 @@ async def test_examples_are_sorted_and_unique(redis_client, retraining_config):
 @pytest.mark.parametrize(
     "action, intent, message",
     [
-        ("shout", None, "action must be one of"),
+        ("shout", None, "`action` must be one of"),
         ("relabel", None, "needs the intent"),
         ("relabel", "order_statuss", "unknown intent"),
         ("relabel", "faq", "unknown intent"),
@@ -194,3 +196,58 @@ def test_known_intents(retraining_config):
     assert intents == sorted(i for i in intents if "/" not in i) + sorted(
         i for i in intents if "/" in i
     )
+
+
+# ---- issue #16: nothing an admin labels can corrupt the reviewed file --------------------------
+
+
+@pytest.mark.parametrize("char", ["\x9c", "\x9f", "\x00", "\ud83d"])
+async def test_an_old_item_with_a_control_character_is_refused_and_can_be_ignored(
+    redis_client, retraining_config, char
+):
+    # Logged before customer text was validated: it is in the trackers, it must not reach a file.
+    items = await _items(
+        redis_client, retraining_config, (f"where{char} is it", "order_status", 0.4)
+    )
+    [item] = items.values()
+    code = f"U+{ord(char):04X}"
+    message = f"contains {code} and cannot become training data; ignore it instead"
+    with pytest.raises(InvalidLabel, match=re.escape(message)):
+        await label(redis_client, retraining_config, item.id, "confirm")
+    assert not retraining_config.path(retraining_config.reviewed_file).exists()
+    assert await redis_client.hlen(keys.DECISIONS) == 0
+    decision = await label(redis_client, retraining_config, item.id, "ignore")
+    assert decision.action == "ignore"
+    assert _reviewed(retraining_config) == {}
+
+
+async def test_any_language_and_emoji_are_written_as_sent(redis_client, retraining_config):
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    texts = ["где мой заказ 📦", "注文はどこですか", "وين طلبي؟", "👩‍👩‍👧 family pack ❤️ 🇯🇵"]
+    items = await _items(
+        redis_client, retraining_config, *[(t, "order_status", 0.4) for t in texts]
+    )
+    for item in items.values():
+        await label(redis_client, retraining_config, item.id, "confirm")
+    assert sorted(_reviewed(retraining_config)["order_status"]) == sorted(texts)
+    data = load_data(str(retraining_config.path(retraining_config.reviewed_file)))
+    assert sorted(m.get("text") for m in data.intent_examples) == sorted(texts)
+
+
+async def test_a_corrupted_reviewed_file_is_reported_every_time_and_left_alone(
+    redis_client, retraining_config
+):
+    from bot.retraining.errors import DataFileInvalid
+
+    reviewed = retraining_config.path(retraining_config.reviewed_file)
+    reviewed.write_text(
+        HEADER + 'version: "3.1"\nnlu:\n- intent: greet\n  examples: |\n    - a\x9c\n'
+    )
+    before = reviewed.read_bytes()
+    items = await _items(redis_client, retraining_config, ("wheres my order", "order_status", 0.4))
+    for action in ("confirm", "ignore"):
+        with pytest.raises(DataFileInvalid, match="data/nlu/reviewed.yml line 9 column 8: "):
+            await label(redis_client, retraining_config, items["wheres my order"].id, action)
+    assert reviewed.read_bytes() == before
+    assert await redis_client.hlen(keys.DECISIONS) == 0
