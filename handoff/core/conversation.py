@@ -96,8 +96,10 @@ def make_message(
 ) -> Dict[str, Any]:
     """A transcript entry, without the optional keys that are None.
 
-    Card and id numbers in ``text`` are masked: transcripts are shown to CSRs
-    and kept for weeks, so they must never hold them in clear.
+    Card, id and phone numbers and emails in ``text`` are masked, keeping what a CSR
+    needs to confirm with the customer (``[card ending 4242]``, ``j***@example.com``):
+    transcripts are shown to CSRs and kept for weeks, so they must never hold them in
+    clear. The verified email reaches the CSR in the context's slots instead.
 
     Raises:
         InvalidInput: unknown sender or non-string text.

@@ -205,7 +205,7 @@ async def test_review_groups_low_confidence_fallbacks_and_escalations(api, token
     # Secrets are masked before anything is shown or stored.
     [lost] = [item for text, item in items.items() if text.startswith("my card")]
     assert "4242 4242" not in lost["text"] and "jo@example.com" not in lost["text"]
-    assert "[card ending 4242]" in lost["text"] and "[email]" in lost["text"]
+    assert "[card ending 4242]" in lost["text"] and "j***@example.com" in lost["text"]
     assert lost["reasons"] == ["fallback", "low_confidence", "escalation"]
     assert lost["predicted_intent"] == "faq" and lost["confidence"] == pytest.approx(0.3)
     assert "where is my order" not in items  # understood: nothing to review
