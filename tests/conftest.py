@@ -147,7 +147,19 @@ def stack(trained_model, tmp_path_factory):
         order_db=workdir / "store.db",
         log_dir=workdir / "log",
         data_dir=workdir / "redis",
-        extra_env={"HANDOFF_CONFIG": str(handoff_config), "HANDOFF_PROJECT_DIR": str(project)},
+        extra_env={
+            "HANDOFF_CONFIG": str(handoff_config),
+            "HANDOFF_PROJECT_DIR": str(project),
+            # Sanic takes the client address from X-Real-IP (as behind a proxy): the API fuzz
+            # (tests/api_fuzz) sends each request from its own address, so its thousands of
+            # sessions and failed logins never use up the limits of 127.0.0.1, where every
+            # other test comes from. Requests without the header are unchanged.
+            "SANIC_REAL_IP_HEADER": "X-Real-IP",
+            # Rasa's Sanic access log on (Rasa's default is ERROR): each request line, query
+            # string included, reaches rasa.log, so tests/security/test_logs.py can show the
+            # widget socket's ?token= is redacted there rather than merely never written.
+            "LOG_LEVEL_LIBRARIES": "INFO",
+        },
     )
     seed_demo_store(settings.order_db, dt.date.today())
     with bot_stack(settings):

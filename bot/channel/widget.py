@@ -26,33 +26,39 @@ import os
 import re
 import time
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Text, Tuple
 
 import redis.asyncio as aioredis
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.exceptions import WebsocketClosed
-from sanic.request import Request
+from sanic.headers import parse_content_header
+from sanic.request import Request, parse_multipart_form
 from sanic.response import HTTPResponse
 from websockets.exceptions import ConnectionClosed
 
-from handoff.core import errors, keys
+from handoff.core import errors, keys, log_redaction
+from handoff.core.attachments import Attachments, describe_size, download_headers
 from handoff.core.customer_tokens import (
     DEFAULT_TTL_SECONDS,
     CustomerTokenError,
     CustomerTokens,
     new_conversation_id,
 )
-from handoff.core.http_errors import HttpError, http_error
+from handoff.core.http_errors import HttpError, check_websocket_handshake, http_error
 from handoff.core.lifecycle import State
-from handoff.core.outbox import Entry, Outbox, normalize_message
+from handoff.core.outbox import Entry, Outbox, check_message_id, normalize_message
 from handoff.core.redaction import mask_transcript_text
 from handoff.core.resources import Resources
-from handoff.core.settings import HandoffConfig, load_config
+from handoff.core.settings import REPO_ROOT, HandoffConfig, load_config
 from handoff.core.store import HandoffStore
-from handoff.core.text_rules import check_text
+from handoff.core.text_rules import check_text, describe, first_forbidden
 
 logger = logging.getLogger(__name__)
+# Rasa imports this module before it serves: the hook that keeps tokens (the socket's
+# ?token=, Bearer headers) out of every log line of the Rasa process.
+log_redaction.install()
 
 CHANNEL = "widget"
 WITH_CSR = (State.QUEUED, State.ASSIGNED)
@@ -62,9 +68,10 @@ MAX_META_CHARS = {"page_url": 2048, "locale": 35}
 THANKS_TEXT = "Thank you for your feedback!"
 LEFT_QUEUE_TEXT = "You left the queue. The assistant is here if you need anything else."
 _RATING = re.compile(r"^/csat_rating(?![\w.-])(.*)$", re.DOTALL)
-_STREAM_ID = re.compile(r"^\d+(-\d+)?$")
+MULTIPART_OVERHEAD = 16 * 1024  # boundaries and part headers around an upload's bytes
 
 _CLOSED = (ConnectionClosed, WebsocketClosed)
+API_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
@@ -96,6 +103,7 @@ class WidgetSettings:
         max_message_chars: Longest customer message accepted.
         rate_limit_per_minute: Messages per conversation per minute.
         session_rate_limit_per_minute: New sessions per client IP per minute.
+        openapi_file: The OpenAPI document served at ``/webhooks/widget/openapi.yaml``.
     """
 
     shared: HandoffConfig
@@ -103,6 +111,7 @@ class WidgetSettings:
     max_message_chars: int = 2000
     rate_limit_per_minute: int = 20
     session_rate_limit_per_minute: int = 30
+    openapi_file: Path = REPO_ROOT / "docs" / "widget-api.openapi.yaml"
 
     # Keys accepted in credentials.yml; the rest comes from the handoff config.
     CREDENTIAL_KEYS = (
@@ -308,6 +317,11 @@ class WidgetInput(InputChannel):
         """Handoff records (state, transcript, CSAT)."""
         return self.resources.store
 
+    @property
+    def attachments(self) -> Attachments:
+        """Files customers send to CSRs."""
+        return self.resources.attachments
+
     async def close(self) -> None:
         """Close the Redis client (the next use opens a new one)."""
         await self.resources.close()
@@ -325,6 +339,16 @@ class WidgetInput(InputChannel):
         @bp.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
+
+        @bp.route("/openapi.yaml", methods=["GET"])
+        @_json_errors
+        async def openapi(request: Request) -> HTTPResponse:
+            path = self.settings.openapi_file
+            try:
+                body = await asyncio.to_thread(path.read_bytes)
+            except OSError as exc:
+                raise errors.NotFound(f"OpenAPI document missing: {exc}") from exc
+            return response.raw(body, content_type="application/yaml")
 
         @bp.route("/session", methods=["POST"])
         @_json_errors
@@ -358,9 +382,65 @@ class WidgetInput(InputChannel):
             conv_id = self.tokens.verify(_bearer(request))
             return response.json(await self.leave_queue(request, conv_id))
 
+        @bp.route("/attachments", methods=["POST"], stream=True)
+        @_json_errors
+        async def post_attachment(request: Request) -> HTTPResponse:
+            conv_id = self.tokens.verify(_bearer(request))
+            await self._check_rate("attachments", conv_id, self.settings.rate_limit_per_minute)
+            filename, data = await _read_upload(request, self.attachments.max_bytes)
+            attachment, entry = await self.attachments.receive(conv_id, filename, data)
+            return response.json(
+                {"attachment": attachment.to_dict(), "messages": [_wire(entry)]}, status=201
+            )
+
+        @bp.route("/attachments/<attachment_id:str>", methods=["GET"])
+        @_json_errors
+        async def get_attachment(request: Request, attachment_id: str) -> HTTPResponse:
+            conv_id = self.tokens.verify(_bearer(request))
+            attachment, data = await self.attachments.get(conv_id, attachment_id)
+            return response.raw(
+                data, content_type=attachment.type, headers=download_headers(attachment)
+            )
+
         @bp.websocket("/ws")
         async def socket(request: Request, ws: Any) -> None:
             await self.serve_socket(request, ws, on_new_message)
+
+        @bp.middleware("request")
+        async def check_handshake(request: Request) -> Optional[HTTPResponse]:
+            # A plain GET of the socket gets 426 (a broken handshake 400), not the HTML 500 of
+            # Sanic's failed handshake.
+            if request.path.endswith("/ws"):
+                try:
+                    check_websocket_handshake(request.headers)
+                except errors.InvalidInput as exc:
+                    err = http_error(exc)
+                    return response.json(
+                        err.body, status=err.status, headers={**API_HEADERS, **err.headers}
+                    )
+            return None
+
+        @bp.middleware("request")
+        async def check_origin(request: Request) -> Optional[HTTPResponse]:
+            # Before the handshake: a page from an origin not in allowed_origins gets a 403,
+            # never an open socket.
+            if request.path.endswith("/ws") and not self.settings.shared.origin_allowed(
+                request.headers.get("origin")
+            ):
+                refused = errors.Forbidden(
+                    "pages from this origin may not open the widget socket (allowed_origins)",
+                    code="origin_not_allowed",
+                )
+                err = http_error(refused)
+                return response.json(err.body, status=err.status, headers=API_HEADERS)
+            return None
+
+        @bp.middleware("response")
+        async def api_headers(request: Request, resp: HTTPResponse) -> None:
+            # Tokens and transcripts: never sniffed, never cached by a browser or proxy.
+            if resp is not None:
+                for name, value in API_HEADERS.items():
+                    resp.headers.setdefault(name, value)
 
         @bp.listener("after_server_stop")
         async def close_redis(app: Any, loop: Any = None) -> None:
@@ -462,8 +542,10 @@ class WidgetInput(InputChannel):
             await ws.close(4401, "unauthorized")
             return
         after = request.args.get("after") or None
-        if after is not None and not _STREAM_ID.match(after):
-            refused = errors.InvalidInput("`after` must be a message id from this API")
+        try:
+            if after is not None:
+                check_message_id(after)
+        except errors.InvalidInput as refused:
             await _send_error(ws, http_error(refused))
             await ws.close(4400, "invalid after")
             return
@@ -643,6 +725,34 @@ def _json_object(body: Optional[bytes], required: bool) -> Dict[str, Any]:
     return value
 
 
+async def _read_upload(request: Request, max_bytes: int) -> Tuple[Optional[str], bytes]:
+    """The name and bytes of the one ``file`` of a multipart body, reading no more than needed.
+
+    The route streams: a body that cannot hold a file of ``max_bytes`` is refused as soon as
+    it is larger, never kept whole (Sanic discards the rest).
+    """
+    kind, options = parse_content_header(request.headers.get("content-type", ""))
+    if kind != "multipart/form-data" or not options.get("boundary"):
+        raise errors.InvalidInput(
+            "send the file as multipart/form-data in a `file` field", code="invalid_upload"
+        )
+    body = bytearray()
+    while (chunk := await request.stream.read()) is not None:
+        body += chunk
+        if len(body) > max_bytes + MULTIPART_OVERHEAD:
+            raise errors.PayloadTooLarge(
+                f"files are limited to {describe_size(max_bytes)}", code="attachment_too_large"
+            )
+    try:
+        _, files = parse_multipart_form(bytes(body), str(options["boundary"]).encode())
+    except Exception as exc:  # noqa: BLE001 - whatever Sanic's parser trips on is a bad body
+        raise errors.InvalidInput("the multipart body is malformed", code="invalid_upload") from exc
+    uploads = [upload for group in files.values() for upload in group]
+    if len(uploads) != 1 or "file" not in files:
+        raise errors.InvalidInput("send exactly one file, in a `file` field", code="invalid_upload")
+    return uploads[0].name, uploads[0].body
+
+
 def _clean_metadata(raw: Any) -> Dict[str, str]:
     """``page_url`` and ``locale`` only: clients cannot write anything else into the tracker."""
     if raw is None:
@@ -656,6 +766,13 @@ def _clean_metadata(raw: Any) -> Dict[str, str]:
             continue
         if not isinstance(value, str) or len(value) > limit:
             raise errors.InvalidInput(f"`{key}` must be a string of at most {limit} characters")
+        index = first_forbidden(value)
+        if index is not None:
+            # It goes to Redis, the tracker and the CSR console: a lone surrogate was a 500.
+            raise errors.InvalidInput(
+                f"`{key}` contains the control character {describe(value[index])} at "
+                f"position {index}"
+            )
         clean[key] = value
     return clean
 

@@ -15,5 +15,6 @@ Modules, one idea each:
 - ``csr_desk``: what a CSR does to a conversation, combining store, outbox and Rasa.
 - ``rasa_client``: the few calls made to Rasa's HTTP API.
 - ``redaction``: masking card numbers and other secrets before they are stored.
+- ``log_redaction``: keeping tokens out of every log line (installed by each process).
 - ``canned``: quick replies from the bot's response files.
 """

@@ -2,9 +2,13 @@
 
 Passwords are hashed with scrypt (random 16-byte salt, parameters stored with
 the hash so they can be raised later) and compared in constant time. Tokens are
-HS256 JWTs with ``sub``, ``role``, ``iat``, ``exp`` and ``iss``. :meth:`Auth.verify`
-also reads the account, so deleting an account or changing its password or role
-takes effect immediately rather than when old tokens expire.
+HS256 JWTs with ``sub``, ``role``, ``iat``, ``exp``, ``iss``, a random ``jti`` and the
+account's token generation ``gen``. :meth:`Auth.verify` also reads the account, so
+deleting an account or changing its role takes effect immediately rather than when old
+tokens expire. A token ends in one of three ways: it expires (``token_ttl_seconds``), it
+is logged out (:meth:`Auth.revoke` marks its ``jti`` in Redis until it would have
+expired), or its account's password changes (:meth:`Auth.set_password` bumps the
+generation, so every token issued before, in the same second too, stops working).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import math
 import os
 import re
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
@@ -29,6 +34,7 @@ from handoff.core.errors import (
     AccountExists,
     AccountNotFound,
     AuthError,
+    Forbidden,
     InvalidInput,
     TooManyAttempts,
 )
@@ -198,7 +204,7 @@ class Auth:
         return bool(deleted)
 
     async def set_password(self, username: str, password: str) -> None:
-        """Change a password and invalidate every token issued before now.
+        """Change a password and revoke every token of the account issued before.
 
         Raises:
             AccountNotFound: no such account.
@@ -208,10 +214,50 @@ class Auth:
         if not await self._raw(username):
             raise AccountNotFound(f"no account {username!r}")
         encoded = await asyncio.to_thread(hash_password, password, self._scrypt_n)
-        await self._redis.hset(
-            keys.account(username),
-            mapping={"password": encoded, "tokens_after": str(int(self._clock()))},
-        )
+        key = keys.account(username)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"password": encoded, "tokens_after": str(int(self._clock()))})
+            # Exact, unlike the one-second `tokens_after`: a token carries the generation
+            # it was issued in, and only the current one is accepted.
+            pipe.hincrby(key, "token_generation", 1)
+            await pipe.execute()
+
+    async def change_password(
+        self, username: str, current_password: str, new_password: str, address: str = "unknown"
+    ) -> str:
+        """The logged-in user changes their own password; returns a fresh token.
+
+        The current password is checked like a login (failures count towards the same
+        throttle), so a stolen token alone cannot take the account over. Every token
+        issued before, the caller's included, stops working.
+
+        Raises:
+            InvalidInput: the new password is too short or too long.
+            Forbidden: the current password is wrong (``wrong_password``).
+            TooManyAttempts: too many wrong passwords from this address.
+        """
+        _check_password(new_password)
+        try:
+            await self.authenticate(username, current_password, address)
+        except TooManyAttempts:
+            raise
+        except AuthError as exc:
+            raise Forbidden("the current password is wrong", code="wrong_password") from exc
+        await self.set_password(username, new_password)
+        raw = await self._raw(_check_username(username))
+        if not raw:
+            raise AuthError("account no longer exists")
+        return self.issue_token(_identity(raw), _generation(raw))
+
+    async def revoke(self, token: str) -> None:
+        """Log one token out: it fails :meth:`verify` from now until it would have expired.
+
+        Raises:
+            AuthError: the token is invalid or already expired.
+        """
+        claims = self._decode(token)
+        ttl = max(1, int(claims["exp"]) - int(self._clock()) + 1)
+        await self._redis.set(keys.revoked_token(str(claims["jti"])), "1", ex=ttl)
 
     async def authenticate(self, username: str, password: str, address: str = "unknown") -> str:
         """Check a username and password and return a signed token.
@@ -247,10 +293,15 @@ class Auth:
             await self._count_failure(username, address)
             raise AuthError("invalid username or password")
         await self._redis.delete(keys.login_failures(username, address))
-        return self.issue_token(_identity(raw))
+        return self.issue_token(_identity(raw), _generation(raw))
 
-    def issue_token(self, identity: Identity) -> str:
-        """A signed token for ``identity`` valid for the configured lifetime."""
+    def issue_token(self, identity: Identity, generation: int = 0) -> str:
+        """A signed token for ``identity`` valid for the configured lifetime.
+
+        Args:
+            identity: Who the token is for.
+            generation: The account's current token generation (bumped by a password change).
+        """
         now = int(self._clock())
         claims = {
             "sub": identity.username,
@@ -259,6 +310,8 @@ class Auth:
             "iat": now,
             "exp": now + self._ttl,
             "iss": ISSUER,
+            "jti": uuid.uuid4().hex,
+            "gen": generation,
         }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
@@ -266,14 +319,22 @@ class Auth:
         """The identity a token proves, with the account's current role.
 
         Raises:
-            AuthError: missing, malformed, tampered or expired token, or the account
-                is gone or its password changed since the token was issued.
+            AuthError: missing, malformed, tampered or expired token, a token that was
+                logged out, or the account is gone or its password changed since the
+                token was issued.
         """
         claims = self._decode(token)
-        raw = await self._raw(str(claims["sub"]))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.account(str(claims["sub"])))
+            pipe.exists(keys.revoked_token(str(claims["jti"])))
+            raw, logged_out = await pipe.execute()
         if not raw:
             raise AuthError("account no longer exists")
-        if int(claims["iat"]) < int(raw.get("tokens_after", "0") or 0):
+        if (
+            logged_out
+            or int(claims["iat"]) < int(raw.get("tokens_after", "0") or 0)
+            or _claimed_generation(claims) != _generation(raw)
+        ):
             raise AuthError("token was revoked; log in again")
         return _identity(raw)
 
@@ -286,7 +347,7 @@ class Auth:
                 self._secret,
                 algorithms=[ALGORITHM],
                 issuer=ISSUER,
-                options={"require": ["exp", "iat", "sub", "role", "iss"]},
+                options={"require": ["exp", "iat", "sub", "role", "iss", "jti"]},
             )
         except jwt.ExpiredSignatureError as exc:
             raise AuthError("token expired; log in again") from exc
@@ -338,6 +399,19 @@ def _identity(raw: dict) -> Identity:
     return Identity(username, raw["role"], raw.get("display_name", username))
 
 
+def _generation(raw: dict) -> int:
+    """The account's token generation (0 until its password is first changed)."""
+    try:
+        return int(raw.get("token_generation") or 0)
+    except ValueError:
+        return -1  # a corrupt field matches no token
+
+
+def _claimed_generation(claims: dict) -> int:
+    value = claims.get("gen", 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else -2
+
+
 def _check_username(username: Any) -> str:
     name = username.strip().lower() if isinstance(username, str) else ""
     if not _USERNAME.match(name):
@@ -355,6 +429,10 @@ def _check_display_name(display_name: Any) -> str:
 def _check_password(password: Any) -> None:
     if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise InvalidInput(f"password must be {MIN_PASSWORD}-{MAX_PASSWORD} characters")
+    try:
+        password.encode("utf-8")  # scrypt hashes UTF-8: a lone surrogate was a 500
+    except UnicodeEncodeError as exc:
+        raise InvalidInput("password must be text (it holds an unpaired surrogate)") from exc
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, dklen: int = SCRYPT_LEN) -> bytes:

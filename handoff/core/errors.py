@@ -57,6 +57,18 @@ class PayloadTooLarge(InvalidInput):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(InvalidInput):
+    """A file whose content is none of the accepted types (whatever its name claims)."""
+
+    code = "unsupported_media_type"
+
+
+class UpgradeRequired(InvalidInput):
+    """A plain HTTP request to a WebSocket route; the client must upgrade the connection."""
+
+    code = "upgrade_required"
+
+
 class AuthError(DomainError):
     """Missing, wrong, expired or tampered credentials."""
 

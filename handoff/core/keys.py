@@ -12,6 +12,8 @@ Layout::
     handoff:notes:{id}                list    JSON internal CSR notes
     handoff:signals:{id}              channel ephemeral notices to the customer (typing)
     handoff:outbox:{id}               stream  messages to deliver to the customer
+    handoff:attachments:{id}          hash    attachment id -> JSON metadata (name, type, size...)
+    handoff:attachment_data:{id}      hash    attachment id -> the file's bytes, base64
     handoff:queue                     zset    queued conversation ids, score = priority + wait
     handoff:tickets                   zset    conversations left as tickets, score = time
     handoff:events                    channel live console events (JSON)
@@ -19,6 +21,7 @@ Layout::
     handoff:accounts                  set     every username
     handoff:login_failures:{user}:{addr} hash failed logins of one user from one address
     handoff:address_failures:{addr}   string  failed logins from one address (expires)
+    handoff:revoked_token:{jti}       string  a logged-out CSR token (expires with the token)
     handoff:metrics:started           zset    conversation id -> first seen
     handoff:metrics:escalated         zset    conversation id -> first escalation
     handoff:metrics:escalations       zset    JSON {conv, reason, at} -> time
@@ -80,6 +83,16 @@ def outbox(conv_id: str) -> str:
     return f"{PREFIX}:outbox:{conv_id}"
 
 
+def attachments(conv_id: str) -> str:
+    """The hash of one conversation's attachments: attachment id -> JSON metadata."""
+    return f"{PREFIX}:attachments:{conv_id}"
+
+
+def attachment_data(conv_id: str) -> str:
+    """The hash of one conversation's attachment files: attachment id -> base64 bytes."""
+    return f"{PREFIX}:attachment_data:{conv_id}"
+
+
 def account(username: str) -> str:
     """The hash holding one CSR/admin account."""
     return f"{PREFIX}:account:{username}"
@@ -93,3 +106,8 @@ def login_failures(username: str, address: str) -> str:
 def address_failures(address: str) -> str:
     """The counter of recent failed logins from one client address, whatever the username."""
     return f"{PREFIX}:address_failures:{address}"
+
+
+def revoked_token(token_id: str) -> str:
+    """Marks one CSR token (by its ``jti``) as logged out until it would have expired."""
+    return f"{PREFIX}:revoked_token:{token_id}"

@@ -32,7 +32,10 @@ SENDERS = ("bot", "csr", "system")
 DEFAULT_MAXLEN = 1000
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600
 
-_STREAM_ID = re.compile(r"^\d+(-\d+)?$")
+# A stream id's two parts are unsigned 64-bit integers (ASCII digits only: \d would take any
+# script's digits, and $ a trailing newline, which Redis refuses with an error).
+_STREAM_ID = re.compile(r"[0-9]{1,20}(-[0-9]{1,20})?")
+_MAX_PART = 2**64 - 1
 
 Entry = Tuple[str, Dict[str, Any]]
 
@@ -84,7 +87,9 @@ class Outbox:
         Raises:
             InvalidMessageId: ``last_id`` is not a stream id.
         """
-        start = "-" if last_id is None else "(" + _check_id(last_id)
+        if last_id is not None and _is_last_possible(check_message_id(last_id)):
+            return []  # nothing can follow it (and Redis refuses it as an exclusive start)
+        start = "-" if last_id is None else "(" + last_id
         entries = await self._redis.xrange(keys.outbox(conv_id), min=start, max="+", count=count)
         return [_entry(entry_id, fields) for entry_id, fields in entries]
 
@@ -100,7 +105,7 @@ class Outbox:
         """
         # "0-0" rather than "$": a message appended just before this call must
         # still be returned, and XREAD is strictly-after for an explicit id.
-        start = "0-0" if last_id is None else _check_id(last_id)
+        start = "0-0" if last_id is None else check_message_id(last_id)
         reply = await self._redis.xread(
             {keys.outbox(conv_id): start}, count=count, block=max(1, int(timeout_ms))
         )
@@ -154,10 +159,24 @@ def _valid_buttons(buttons: Any) -> bool:
     )
 
 
-def _check_id(value: str) -> str:
-    if not isinstance(value, str) or not _STREAM_ID.match(value):
-        raise InvalidMessageId(f"`after` must be a message id from this API, not {value!r}")
+def check_message_id(value: Any) -> str:
+    """``value`` if it is a stream id Redis accepts (``1716543210123-0``, or just the time).
+
+    Raises:
+        InvalidMessageId: anything else, e.g. a part beyond 2**64 - 1.
+    """
+    if (
+        not isinstance(value, str)
+        or not _STREAM_ID.fullmatch(value)
+        or any(int(part) > _MAX_PART for part in value.split("-"))
+    ):
+        shown = repr(value)[:60] if isinstance(value, str) else type(value).__name__
+        raise InvalidMessageId(f"`after` must be a message id from this API, not {shown}")
     return value
+
+
+def _is_last_possible(value: str) -> bool:
+    return [int(part) for part in value.split("-")] == [_MAX_PART, _MAX_PART]
 
 
 def _entry(entry_id: Any, fields: Mapping[Any, Any]) -> Entry:

@@ -17,6 +17,7 @@ from functools import cached_property
 
 import redis.asyncio as aioredis
 
+from handoff.core.attachments import Attachments
 from handoff.core.auth import Auth
 from handoff.core.outbox import Outbox
 from handoff.core.settings import HandoffConfig
@@ -73,6 +74,19 @@ class Resources:
         return Outbox(self.redis)
 
     @cached_property
+    def attachments(self) -> Attachments:
+        """Customers' files, with the configured limits, kept as long as conversation records."""
+        settings = self.settings
+        return Attachments(
+            self.redis,
+            self.store,
+            self.outbox,
+            max_bytes=settings.max_attachment_bytes,
+            max_count=settings.max_attachments_per_conversation,
+            ttl_seconds=settings.record_ttl_days * DAY,
+        )
+
+    @cached_property
     def auth(self) -> Auth:
         """CSR and admin accounts, logins and tokens."""
         settings = self.settings
@@ -88,7 +102,7 @@ class Resources:
     async def close(self) -> None:
         """Close the Redis client this object built; the next use builds a new one."""
         client, self._owned_redis = self._owned_redis, None
-        for name in ("store", "outbox", "auth"):
+        for name in ("store", "outbox", "attachments", "auth"):
             self.__dict__.pop(name, None)
         if client is not None:
             await client.close()

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -40,8 +41,58 @@ ENV_OVERRIDES: Dict[str, Tuple[str, Callable[[str], Any]]] = {
     "RASA_TIMEOUT_SECONDS": ("rasa_timeout_seconds", float),
     "HANDOFF_SLA_SECONDS": ("sla_seconds", int),
     "HANDOFF_MAX_MESSAGE_CHARS": ("max_message_chars", int),
+    "HANDOFF_MAX_ATTACHMENT_BYTES": ("max_attachment_bytes", int),
     "HANDOFF_PROJECT_DIR": ("project_dir", Path),
+    # Comma-separated; resolved when called (the parser is defined below).
+    "HANDOFF_ALLOWED_ORIGINS": ("allowed_origins", lambda raw: _url_list(raw)),
 }
+
+
+def normalize_origin(origin: Any) -> Optional[str]:
+    """``scheme://host[:port]`` in lower case without a default port, or None if malformed.
+
+    Browsers send ``https://shop.example`` for ``https://shop.example:443``; both forms
+    of a listed origin match.
+    """
+    if not isinstance(origin, str):
+        return None
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    if parts.username or parts.password or parts.path not in ("", "/"):
+        return None
+    if parts.query or parts.fragment:
+        return None
+    scheme, host = parts.scheme.lower(), parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    if port is None or port == {"http": 80, "https": 443}[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def _allowed_origins(raw: Any) -> Tuple[str, ...]:
+    if isinstance(raw, str):
+        raw = _url_list(raw)
+    if not isinstance(raw, (list, tuple)):
+        raise ConfigError("allowed_origins must be a list of origins like https://shop.example")
+    origins = []
+    for item in raw:
+        if item == "*":
+            origins.append("*")
+            continue
+        origin = normalize_origin(item)
+        if origin is None:
+            raise ConfigError(
+                f"allowed_origins: {item!r} is not an origin (scheme://host[:port], "
+                "http or https, no path)"
+            )
+        origins.append(origin)
+    return tuple(dict.fromkeys(origins))
 
 
 def _url_list(raw: str) -> List[str]:
@@ -161,6 +212,8 @@ class HandoffConfig:
         default_wait_seconds: Wait estimate per queue position without history.
         max_message_chars: Longest CSR message or note accepted.
         max_request_bytes: Largest HTTP request body accepted.
+        max_attachment_bytes: Largest file a customer may attach (413 beyond it).
+        max_attachments_per_conversation: Files one conversation may hold (409 beyond it).
         record_ttl_days: Conversation records expire this long after their last change.
         metrics_retention_days: Metric samples older than this are dropped.
         login_max_failures: Failed logins of one username from one address before each
@@ -170,6 +223,11 @@ class HandoffConfig:
             before the address is refused for the rest of the window.
         project_dir: Bot project holding ``domain.yml`` and ``data/responses`` (canned responses).
         openapi_file: The OpenAPI document served at ``/openapi.yaml``.
+        allowed_origins: Origins (``scheme://host[:port]``) whose pages may open the
+            WebSockets, the console's ``/api/events`` and the widget's
+            ``/webhooks/widget/ws``: where the console is served and every store site
+            embedding the widget. Empty: the service's own address (see
+            :meth:`websocket_origins`). ``*`` allows any page.
         retraining: Settings of the admins' retraining tools.
     """
 
@@ -200,6 +258,8 @@ class HandoffConfig:
     default_wait_seconds: int = 120
     max_message_chars: int = 2000
     max_request_bytes: int = 64 * 1024
+    max_attachment_bytes: int = 5 * 1024 * 1024
+    max_attachments_per_conversation: int = 10
     record_ttl_days: int = 30
     metrics_retention_days: int = 90
     login_max_failures: int = 5
@@ -207,7 +267,35 @@ class HandoffConfig:
     login_max_failures_per_address: int = 50
     project_dir: Path = REPO_ROOT
     openapi_file: Path = REPO_ROOT / "docs" / "handoff-api.openapi.yaml"
+    allowed_origins: Tuple[str, ...] = ()
     retraining: RetrainingConfig = field(default_factory=RetrainingConfig)
+
+    def websocket_origins(self) -> Tuple[str, ...]:
+        """The origins allowed to open a WebSocket, normalised (``allowed_origins``).
+
+        Without a list, the service's own ``http://host:port``, and when it listens on a
+        loopback or every address, ``localhost`` and ``127.0.0.1`` at that port: where
+        ``make run`` serves the demo store and the console.
+        """
+        if self.allowed_origins:
+            return self.allowed_origins
+        host = self.host.strip("[]").lower()
+        hosts = {host}
+        if host in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::", ""):
+            hosts = {"127.0.0.1", "localhost"}
+        return tuple(sorted(f"http://{h}:{self.port}" for h in hosts))
+
+    def origin_allowed(self, origin: Optional[str]) -> bool:
+        """Whether a page from ``origin`` (the ``Origin`` header) may open a WebSocket.
+
+        No header (None) is a client that is not a browser, which the origin check cannot
+        concern: allowed (the token still decides). ``null`` and malformed origins are
+        refused unless ``*`` is listed.
+        """
+        if origin is None:
+            return True
+        allowed = self.websocket_origins()
+        return "*" in allowed or normalize_origin(origin) in allowed
 
     @property
     def is_dev(self) -> bool:
@@ -279,6 +367,8 @@ def from_mapping(values: Mapping[str, Any]) -> HandoffConfig:
     for key in ("project_dir", "openapi_file"):
         if key in values:
             values[key] = Path(values[key])
+    if "allowed_origins" in values:
+        values["allowed_origins"] = _allowed_origins(values["allowed_origins"])
     section = values.pop("retraining", None)
     config = replace(HandoffConfig(), **values)
     config = replace(config, retraining=_retraining(section or {}, config))
@@ -374,6 +464,8 @@ def _validate(config: HandoffConfig) -> None:
         "default_wait_seconds",
         "max_message_chars",
         "max_request_bytes",
+        "max_attachment_bytes",
+        "max_attachments_per_conversation",
         "record_ttl_days",
         "metrics_retention_days",
         "login_max_failures",

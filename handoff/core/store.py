@@ -330,6 +330,38 @@ class HandoffStore:
             conv_id, "customer", text, timestamp, intent=intent, confidence=confidence
         )
 
+    async def record_customer_attachment(
+        self, conv_id: str, text: str, attachment: Mapping[str, Any]
+    ) -> Dict[str, Any]:
+        """Append a file the customer sent (``attachment``: its metadata) and tell the console.
+
+        Only while a person has the conversation (queued or assigned): the bot cannot read
+        files, and only CSRs download them.
+
+        Raises:
+            ConversationNotFound: the conversation never escalated.
+            InvalidTransition: no person has the conversation (``attachments_unavailable``).
+        """
+        now = self._clock()
+        message = {**make_message("customer", text, now), "attachment": dict(attachment)}
+
+        def change(conv: Optional[Conversation]) -> Tuple[Conversation, Writer]:
+            if conv.state not in (State.QUEUED, State.ASSIGNED):
+                raise InvalidTransition(
+                    "files can be shared once our support team has the conversation",
+                    code="attachments_unavailable",
+                )
+            updated = replace(conv, updated_at=now)
+
+            def write(pipe: Pipeline) -> None:
+                self._push_transcript(pipe, conv_id, message)
+                self._publish(pipe, "customer.message", updated, now, message=message)
+
+            return updated, write
+
+        await self._mutate(conv_id, change)
+        return message
+
     async def abandon(self, conv_id: str) -> Conversation:
         """The customer left the queue (closed the page, said never mind)."""
         return await self._simple(conv_id, lifecycle.abandon, "conversation.abandoned")
@@ -547,7 +579,13 @@ class HandoffStore:
                     pipe.multi()
                     pipe.hset(key, mapping=updated.to_hash())
                     write(pipe)
-                    for k in (key, keys.transcript(conv_id), keys.notes(conv_id)):
+                    for k in (
+                        key,
+                        keys.transcript(conv_id),
+                        keys.notes(conv_id),
+                        keys.attachments(conv_id),
+                        keys.attachment_data(conv_id),
+                    ):
                         pipe.expire(k, self._ttl)
                     await pipe.execute()
                     return updated

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from handoff.core import log_redaction
 from handoff.core.errors import ConfigError
 from handoff.core.settings import load_config
 from handoff.service.app import create_app
@@ -15,6 +16,7 @@ def main() -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    log_redaction.install()  # no token in any log line (docs/security.md)
     try:
         config = load_config()
         app = create_app(config, name="handoff")

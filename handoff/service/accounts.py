@@ -3,11 +3,14 @@
 ::
 
     python -m handoff.service.accounts create --username alice --role csr [--password-stdin]
+    python -m handoff.service.accounts set-password --username alice [--password-stdin]
     python -m handoff.service.accounts list
     python -m handoff.service.accounts delete --username alice
 
 Redis comes from ``REDIS_URL`` (or ``handoff.yml``). Without ``--password-stdin``
-the password is prompted for twice without echo.
+the password is prompted for twice without echo. ``set-password`` (a forgotten or
+leaked password) and ``delete`` end every session of the account at once: its tokens
+are refused from the next request on, and its open console socket within seconds.
 """
 
 from __future__ import annotations
@@ -39,6 +42,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         action="store_true",
         help="read the password from the first line of stdin",
     )
+    reset = commands.add_parser(
+        "set-password", help="set a new password and log the account out everywhere"
+    )
+    reset.add_argument("--username", required=True)
+    reset.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin",
+    )
     commands.add_parser("list", help="list accounts")
     delete = commands.add_parser("delete", help="delete an account")
     delete.add_argument("--username", required=True)
@@ -66,6 +78,9 @@ async def run(args: argparse.Namespace, password: Optional[str] = None) -> str:
                 args.username, password or "", args.role, args.display_name
             )
             return f"created {who.role} account {who.username!r}"
+        if args.command == "set-password":
+            await auth.set_password(args.username, password or "")
+            return f"password of {args.username!r} changed; its tokens are revoked"
         if args.command == "list":
             rows = await auth.list_accounts()
             return "\n".join(f"{a.username}\t{a.role}\t{a.display_name}" for a in rows)
@@ -78,7 +93,8 @@ async def run(args: argparse.Namespace, password: Optional[str] = None) -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point; returns the process exit code."""
     args = parse_args(argv)
-    password = read_password(args.password_stdin) if args.command == "create" else None
+    wants_password = args.command in ("create", "set-password")
+    password = read_password(args.password_stdin) if wants_password else None
     try:
         print(asyncio.run(run(args, password)))
     except DomainError as exc:

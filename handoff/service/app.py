@@ -7,11 +7,14 @@ in tests) can live in one process.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from typing import Optional
 
 from sanic import Sanic
 
+from bot.retraining import data_files
 from bot.retraining.jobs import TrainingJobs
 from bot.retraining.model_registry import ModelRegistry
 from handoff.core.csr_desk import HandoffService
@@ -19,6 +22,8 @@ from handoff.core.rasa_client import NullRasa, RasaClient
 from handoff.core.resources import Resources
 from handoff.core.settings import HandoffConfig
 from handoff.service import admin_routes, pages, routes
+
+logger = logging.getLogger(__name__)
 
 
 def create_app(config: HandoffConfig, name: Optional[str] = None) -> Sanic:
@@ -52,6 +57,7 @@ async def _open(app: Sanic, _loop: object = None) -> None:
     app.ctx.resources = resources
     app.ctx.redis, app.ctx.store = resources.redis, resources.store
     app.ctx.outbox, app.ctx.auth = resources.outbox, resources.auth
+    app.ctx.attachments = resources.attachments
     app.ctx.rasa = (
         RasaClient(config.rasa_url, config.rasa_token, config.rasa_timeout_seconds)
         if config.rasa_url
@@ -69,6 +75,23 @@ async def _open(app: Sanic, _loop: object = None) -> None:
     # training.
     app.ctx.models = ModelRegistry(app.ctx.redis, config.retraining)
     app.ctx.training = TrainingJobs(app.ctx.redis, config.retraining, registry=app.ctx.models)
+    await asyncio.to_thread(_report_data_files, config)
+
+
+def _report_data_files(config: HandoffConfig) -> None:
+    """Log each broken data file (file:line:column) at start-up, before labelling fails on it.
+
+    The service starts anyway: the CSR console needs none of these files, and the admin
+    tools answer 409 ``data_file_invalid`` on a broken one until someone fixes it.
+    """
+    try:
+        found = data_files.problems(config.retraining)
+    except Exception:  # noqa: BLE001 - a check must never keep the console from starting
+        logger.exception("could not check the retraining data files")
+        return
+    for exc in found:
+        where = ":".join(str(part) for part in (exc.file, exc.line, exc.column) if part)
+        logger.error("data file %s cannot be read: %s", where, exc.message)
 
 
 async def _close(app: Sanic, _loop: object = None) -> None:

@@ -7,7 +7,11 @@ whose routes stay protected.
 
 ``/demo`` is the one page rendered per request: its widget tag must point at
 Rasa, so ``{{RASA_URL}}`` in ``demo.html`` becomes the configured ``rasa_url``
-(the address browsers reach Rasa at).
+(the address browsers reach Rasa at), and its Content-Security-Policy lets the
+widget connect there (HTTP and WebSocket) and nowhere else.
+
+Every response of this module carries a Content-Security-Policy, ``nosniff``,
+``X-Frame-Options: DENY`` (and ``frame-ancestors 'none'``) and a Referrer-Policy.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import html
 import re
 from pathlib import Path
 from typing import Dict
+from urllib.parse import urlsplit
 
 from sanic import Request, Sanic
 from sanic.exceptions import NotFound
@@ -41,7 +46,18 @@ CONTENT_TYPES = {
 }
 
 # Revalidate on every load: a deployment's new widget reaches customers at once.
-BASE_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+# No page or file of ours is meant to be framed, and none needs to tell other sites
+# where a visitor came from.
+BASE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+# Scripts, style sheets and images are not documents: nothing may run in them (an SVG
+# opened directly), nothing may frame them.
+STATIC_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 # The console shows customers' text: a strict policy is a second line of defence
 # behind escaping (no inline script or style, no foreign connections, no framing).
@@ -50,6 +66,27 @@ CONSOLE_CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'"
 )
+
+
+def demo_csp(rasa_url: str) -> str:
+    """The demo store's policy: its own files, and the widget talking to Rasa.
+
+    ``connect-src`` names Rasa's origin in its HTTP and WebSocket forms (the widget's
+    ``fetch`` and ``WebSocket``). Bot messages may show images from any HTTPS site. Style
+    elements are allowed because the widget falls back to one in its shadow root where
+    constructable style sheets are missing (it sets no style attributes). A store
+    embedding the widget needs the same ``connect-src`` and ``script-src`` entries.
+    """
+    connect = ["'self'"]
+    parts = urlsplit(rasa_url)
+    if parts.scheme in ("http", "https") and parts.netloc and not set(parts.netloc) & set(" ;,'"):
+        origin = f"{parts.scheme}://{parts.netloc}"
+        connect += [origin, origin.replace("http", "ws", 1)]
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        f"img-src 'self' data: https:; connect-src {' '.join(connect)}; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
 
 
 def register(app: Sanic) -> None:
@@ -63,7 +100,7 @@ def register(app: Sanic) -> None:
 
 async def index(request: Request) -> HTTPResponse:
     """The demo store is the front page."""
-    return redirect("/demo")
+    return redirect("/demo", headers={**BASE_HEADERS, "Content-Security-Policy": STATIC_CSP})
 
 
 async def demo(request: Request) -> HTTPResponse:
@@ -74,7 +111,11 @@ async def demo(request: Request) -> HTTPResponse:
     return raw(
         page.encode("utf-8"),
         content_type=HTML,
-        headers={**BASE_HEADERS, "Referrer-Policy": "strict-origin-when-cross-origin"},
+        headers={
+            **BASE_HEADERS,
+            "Content-Security-Policy": demo_csp(rasa_url),
+            "Referrer-Policy": "strict-origin-when-cross-origin",
+        },
     )
 
 
@@ -83,12 +124,7 @@ async def console(request: Request) -> HTTPResponse:
     return raw(
         await _read("console.html"),
         content_type=HTML,
-        headers={
-            **BASE_HEADERS,
-            "Content-Security-Policy": CONSOLE_CSP,
-            "X-Frame-Options": "DENY",
-            "Referrer-Policy": "no-referrer",
-        },
+        headers={**BASE_HEADERS, "Content-Security-Policy": CONSOLE_CSP},
     )
 
 
@@ -97,12 +133,7 @@ async def admin(request: Request) -> HTTPResponse:
     return raw(
         await _read("admin.html"),
         content_type=HTML,
-        headers={
-            **BASE_HEADERS,
-            "Content-Security-Policy": CONSOLE_CSP,
-            "X-Frame-Options": "DENY",
-            "Referrer-Policy": "no-referrer",
-        },
+        headers={**BASE_HEADERS, "Content-Security-Policy": CONSOLE_CSP},
     )
 
 
@@ -111,7 +142,7 @@ async def static_file(request: Request, name: str) -> HTTPResponse:
     suffix = Path(name).suffix.lower()
     if not _FILE_NAME.match(name) or suffix not in CONTENT_TYPES:
         raise NotFound(f"no static file {name!r}")
-    headers: Dict[str, str] = dict(BASE_HEADERS)
+    headers: Dict[str, str] = {**BASE_HEADERS, "Content-Security-Policy": STATIC_CSP}
     if name == "widget.js":
         # Stores embed the widget from their own origin.
         headers["Access-Control-Allow-Origin"] = "*"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import math
 from typing import Any, Optional
 
 from sanic import Request, Sanic
@@ -19,24 +20,36 @@ from sanic.response import json as json_response
 from websockets.exceptions import ConnectionClosed
 
 from handoff.core import errors
+from handoff.core.attachments import download_headers
 from handoff.core.canned import load_canned_responses
-from handoff.core.http_errors import REDIS_DOWN, HttpError, http_error
+from handoff.core.http_errors import (
+    REDIS_DOWN,
+    HttpError,
+    check_websocket_handshake,
+    http_error,
+)
 from handoff.service.requests import bearer_token, json_body
 
 PUBLIC_PATHS = {"/health", "/openapi.yaml", "/api/login"}
 EVENTS_PATH = "/api/events"
+# How often an open console socket checks that its token is still valid (logged out,
+# password changed, expired, account deleted: the socket is closed with code 4401).
+TOKEN_RECHECK_SECONDS = 5.0
 
 
 def register(app: Sanic) -> None:
     """Add the middleware, error handlers and every route to ``app``."""
     app.register_middleware(authenticate, "request")
+    app.register_middleware(api_headers, "response")
     app.error_handler.add(SanicException, on_sanic_error)
     app.error_handler.add(Exception, on_error)
 
     app.add_route(health, "/health", methods=["GET"])
     app.add_route(openapi, "/openapi.yaml", methods=["GET"])
     app.add_route(login, "/api/login", methods=["POST"])
+    app.add_route(logout, "/api/logout", methods=["POST"])
     app.add_route(me, "/api/me", methods=["GET"])
+    app.add_route(change_password, "/api/me/password", methods=["POST"])
     app.add_route(queue, "/api/queue", methods=["GET"])
     app.add_route(conversation, "/api/conversations/<conv_id:str>", methods=["GET"])
     app.add_route(claim, "/api/conversations/<conv_id:str>/claim", methods=["POST"])
@@ -46,6 +59,11 @@ def register(app: Sanic) -> None:
     app.add_route(transfer, "/api/conversations/<conv_id:str>/transfer", methods=["POST"])
     app.add_route(release, "/api/conversations/<conv_id:str>/release", methods=["POST"])
     app.add_route(close, "/api/conversations/<conv_id:str>/close", methods=["POST"])
+    app.add_route(
+        attachment,
+        "/api/conversations/<conv_id:str>/attachments/<attachment_id:str>",
+        methods=["GET"],
+    )
     app.add_route(metrics, "/api/metrics", methods=["GET"])
     app.add_route(canned_responses, "/api/canned-responses", methods=["GET"])
     app.add_websocket_route(events, EVENTS_PATH)
@@ -58,10 +76,18 @@ async def authenticate(request: Request) -> None:
     """Request middleware: every ``/api`` path except login needs a valid token.
 
     Runs before the WebSocket handshake too, so an unauthenticated console gets
-    a plain 401 instead of an open socket.
+    a plain 401 instead of an open socket, and a page from an origin that is not in
+    ``allowed_origins`` a 403.
     """
     if request.path in PUBLIC_PATHS or not request.path.startswith("/api/"):
         return
+    if request.path == EVENTS_PATH and not request.app.ctx.config.origin_allowed(
+        request.headers.get("origin")
+    ):
+        raise errors.Forbidden(
+            "pages from this origin may not open the console's socket (allowed_origins)",
+            code="origin_not_allowed",
+        )
     token = bearer_token(request)
     if token is None and request.path == EVENTS_PATH:
         # Browsers cannot set headers on a WebSocket, hence the query parameter.
@@ -69,6 +95,24 @@ async def authenticate(request: Request) -> None:
     if not token:
         raise errors.AuthError("log in first: send `Authorization: Bearer <token>`")
     request.ctx.identity = await request.app.ctx.auth.verify(token)
+    request.ctx.token = token
+    if request.path == EVENTS_PATH:
+        # Logged in but no WebSocket (a plain GET): 426, not the 500 of Sanic's failed handshake.
+        check_websocket_handshake(request.headers)
+
+
+async def api_headers(request: Request, response: HTTPResponse) -> None:
+    """Response middleware: nothing is content-sniffed, no JSON answer is cached.
+
+    API answers carry tokens, transcripts and customers' details: no browser or proxy
+    may keep them. The pages set their own headers (:mod:`handoff.service.pages`).
+    """
+    if response is None:
+        return
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    content_type = response.content_type or response.headers.get("content-type") or ""
+    if request.path.startswith("/api/") or content_type.startswith("application/json"):
+        response.headers.setdefault("Cache-Control", "no-store")
 
 
 def _require_admin(request: Request) -> None:
@@ -115,9 +159,39 @@ async def login(request: Request) -> HTTPResponse:
     )
 
 
+async def logout(request: Request) -> HTTPResponse:
+    """Log the token of this request out: it is refused from now on (the console's Log out)."""
+    await request.app.ctx.auth.revoke(request.ctx.token)
+    return json_response({"ok": True})
+
+
 async def me(request: Request) -> HTTPResponse:
     """Who the token belongs to."""
     return json_response({"user": request.ctx.identity.to_dict()})
+
+
+async def change_password(request: Request) -> HTTPResponse:
+    """The caller changes their own password; every older token, this one too, is revoked.
+
+    Answers like a login, with a fresh token, so the console stays logged in.
+    """
+    body = json_body(request)
+    auth = request.app.ctx.auth
+    identity = request.ctx.identity
+    token = await auth.change_password(
+        identity.username,
+        body.get("current_password"),
+        body.get("new_password"),
+        request.remote_addr or request.ip or "unknown",
+    )
+    return json_response(
+        {
+            "token": token,
+            "token_type": "Bearer",
+            "expires_in": request.app.ctx.config.token_ttl_seconds,
+            "user": (await auth.verify(token)).to_dict(),
+        }
+    )
 
 
 async def queue(request: Request) -> HTTPResponse:
@@ -141,8 +215,10 @@ async def queue(request: Request) -> HTTPResponse:
 
 
 async def conversation(request: Request, conv_id: str) -> HTTPResponse:
-    """One conversation with transcript, context and notes."""
-    return json_response(await request.app.ctx.service.details(conv_id))
+    """One conversation with transcript, context, notes and the customer's files."""
+    details = await request.app.ctx.service.details(conv_id)
+    files = await request.app.ctx.attachments.in_conversation(conv_id)
+    return json_response({**details, "attachments": [f.to_dict() for f in files]})
 
 
 async def claim(request: Request, conv_id: str) -> HTTPResponse:
@@ -197,6 +273,12 @@ async def close(request: Request, conv_id: str) -> HTTPResponse:
     return json_response(conv.to_dict())
 
 
+async def attachment(request: Request, conv_id: str, attachment_id: str) -> HTTPResponse:
+    """A file the customer sent, to save (never rendered: see ``download_headers``)."""
+    found, data = await request.app.ctx.attachments.get(conv_id, attachment_id)
+    return raw(data, content_type=found.type, headers=download_headers(found))
+
+
 async def metrics(request: Request) -> HTTPResponse:
     """Containment, escalations, waits, reply times and CSAT (admin only)."""
     _require_admin(request)
@@ -216,6 +298,7 @@ async def events(request: Request, ws: Any) -> None:
         tasks = {
             asyncio.ensure_future(_forward(feed, ws)),
             asyncio.ensure_future(_answer_pings(ws)),
+            asyncio.ensure_future(_watch_token(request, ws)),
         }
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -228,6 +311,23 @@ async def events(request: Request, ws: Any) -> None:
 async def _forward(feed: Any, ws: Any) -> None:
     async for event in feed:
         await ws.send(json.dumps(event))
+
+
+async def _watch_token(request: Request, ws: Any) -> None:
+    """Return (ending the socket) once the token that opened it stops being valid."""
+    while True:
+        await asyncio.sleep(TOKEN_RECHECK_SECONDS)
+        try:
+            await request.app.ctx.auth.verify(request.ctx.token)
+        except errors.AuthError as exc:
+            try:
+                await ws.send(json.dumps({"type": "error", **http_error(exc).body}))
+                await ws.close(4401, "log in again")
+            except ConnectionClosed:
+                pass
+            return
+        except (*REDIS_DOWN, OSError):
+            continue  # Redis is briefly away: keep the socket, check again later
 
 
 async def _answer_pings(ws: Any) -> None:
@@ -257,9 +357,14 @@ def _since(value: Optional[str]) -> Optional[float]:
     if value in (None, ""):
         return None
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         pass
+    else:
+        # "nan" and "inf" parse too: NaN broke the Redis query (500), infinity the JSON answer.
+        if not math.isfinite(number):
+            raise errors.InvalidInput("`since` must be epoch seconds or an ISO 8601 time")
+        return number
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:

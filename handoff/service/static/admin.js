@@ -652,7 +652,11 @@
 
   function start() {
     $("login-form").addEventListener("submit", onLogin);
-    $("logout").addEventListener("click", function () { logout(""); });
+    $("logout").addEventListener("click", function () {
+      // The server revokes the token (the request reads it before the session is cleared).
+      api("POST", "/api/logout");
+      logout("");
+    });
     document.querySelectorAll(".section-tabs [role=tab]").forEach(function (tab) {
       tab.addEventListener("click", function () { selectTab(tab); });
       tab.addEventListener("keydown", onTabKey);

@@ -488,7 +488,7 @@
       slots: q(".slots"), outcome: q(".outcome"), closeForm: q(".close-form"),
       resolution: q(".close-resolution"), transferForm: q(".transfer-form"),
       transferTo: q(".transfer-to"), actionError: q(".action-error"), notes: q(".notes"),
-      noteForm: q(".note-form"), noteText: q(".note-text")
+      noteForm: q(".note-form"), noteText: q(".note-text"), files: q(".files")
     };
     var ui = conv.ui;
     ui.transcript.setAttribute("aria-label", "Transcript of " + conv.id);
@@ -575,6 +575,7 @@
     if (data.transcript) renderTranscript(conv, data.transcript);
     renderContext(conv, data);
     if (data.notes) renderNotes(conv, data.notes);
+    if (data.attachments) renderFiles(conv, data.attachments);
     if (previous && session.active !== id &&
         (previous.transcript || []).length < (data.transcript || []).length) {
       conv.tab.classList.add("has-news");
@@ -604,7 +605,8 @@
                                     text: m.intent + conf}));
       }
       list.appendChild(h("li", {class: "t-msg t-" + m.sender},
-        head, h("div", {class: "t-text", text: m.text || ""})));
+        head, m.attachment ? fileRow(conv, m.attachment)
+                           : h("div", {class: "t-text", text: m.text || ""})));
     });
     scrollTranscript(conv, atEnd);
     var lastCustomer = transcript.filter(function (m) { return m.sender === "customer"; }).pop();
@@ -668,6 +670,66 @@
       ["CSAT", stars || (data.state === "closed" ? "waiting for the customer's rating" : "—"),
        stars ? "csat-value" : ""]
     ]);
+  }
+
+  // ---- the customer's files -----------------------------------------------------------------
+
+  var FILE_KINDS = {"image/png": "PNG image", "image/jpeg": "JPEG image", "image/gif": "GIF image",
+                    "image/webp": "WebP image", "application/pdf": "PDF"};
+
+  function fmtSize(bytes) {
+    if (typeof bytes !== "number") return "";
+    if (bytes >= 1024 * 1024) return (bytes / 1024 / 1024).toFixed(1) + " MB";
+    if (bytes >= 1024) return Math.round(bytes / 1024) + " KB";
+    return bytes + " bytes";
+  }
+
+  /** A file the customer sent: its name as text and a button that saves it. */
+  function fileRow(conv, file) {
+    var name = String(file.name || "attachment");
+    var kind = FILE_KINDS[file.type] || "file";
+    var button = h("button", {type: "button", class: "ghost small-btn file-download",
+                              text: "Download", "aria-label": "Download " + name});
+    button.addEventListener("click", function () { downloadFile(conv, file, button); });
+    return h("div", {class: "t-file"},
+      h("span", {class: "file-name", text: name, title: "SHA-256 " + (file.sha256 || "")}),
+      h("span", {class: "file-meta muted small", text: kind + " · " + fmtSize(file.size)}),
+      button);
+  }
+
+  function renderFiles(conv, files) {
+    var list = conv.ui.files;
+    if (!list) return;
+    var sig = files.map(function (f) { return f.id; }).join(",");
+    if (sig === conv.filesSig) return;
+    conv.filesSig = sig;
+    clear(list);
+    if (!files.length) list.appendChild(h("li", {class: "muted small", text: "No files."}));
+    files.forEach(function (file) {
+      list.appendChild(h("li", {class: "file"}, fileRow(conv, file)));
+    });
+  }
+
+  /** Fetch with the bearer token (a plain link cannot send it) and save the blob. */
+  function downloadFile(conv, file, button) {
+    button.disabled = true;
+    var url = path(conv, "attachments/" + encodeURIComponent(file.id));
+    fetch(url, {headers: {"Authorization": "Bearer " + session.token}}).then(function (response) {
+      if (response.status === 401) { logout("Your session has ended. Please log in again."); return null; }
+      if (response.status === 404) throw new Error("This file is no longer available.");
+      if (!response.ok) throw new Error("The file could not be downloaded (" + response.status + ").");
+      return response.blob();
+    }).then(function (blob) {
+      if (!blob) return;
+      var href = URL.createObjectURL(blob);
+      var link = h("a", {href: href, download: String(file.name || "attachment"), hidden: true});
+      document.body.appendChild(link);
+      link.click();
+      link.remove();
+      setTimeout(function () { URL.revokeObjectURL(href); }, 30000);
+    }).catch(function (err) {
+      toast(err && err.message ? err.message : "The file could not be downloaded.", "error");
+    }).then(function () { button.disabled = false; });
   }
 
   function renderNotes(conv, notes) {
@@ -831,7 +893,11 @@
 
   function start() {
     $("login-form").addEventListener("submit", onLogin);
-    $("logout").addEventListener("click", function () { logout(""); });
+    $("logout").addEventListener("click", function () {
+      // The server revokes the token (the request reads it before the session is cleared).
+      api("POST", "/api/logout");
+      logout("");
+    });
     $("sound-toggle").addEventListener("click", function () {
       unlockAudio();
       soundOn = !soundOn;

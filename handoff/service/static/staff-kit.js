@@ -52,7 +52,7 @@
   /**
    * A JSON API client: ``api(method, path, body)`` resolves to {status, data}, never rejects.
    * ``options.token()`` gives the bearer token, ``options.onUnauthorized`` runs on a 401
-   * (except from the login call itself), ``options.offline`` is the message when the server
+   * (except from logging in and out), ``options.offline`` is the message when the server
    * cannot be reached.
    */
   function apiClient(options) {
@@ -67,7 +67,7 @@
           return response.text().then(function (raw) {
             var data = null;
             try { data = raw ? JSON.parse(raw) : null; } catch (e) { data = null; }
-            if (response.status === 401 && path !== "/api/login") {
+            if (response.status === 401 && path !== "/api/login" && path !== "/api/logout") {
               options.onUnauthorized("Your session has ended. Please log in again.");
             }
             return {status: response.status, data: data};

@@ -4,7 +4,8 @@
  *   <script src="https://support.example/static/widget.js"
  *           data-server="https://bot.example"      (Rasa, serving /webhooks/widget/)
  *           data-title="Harbor & Pine" data-color="#1f6f5c"
- *           data-greeting="Hi! How can I help?"></script>
+ *           data-greeting="Hi! How can I help?"
+ *           data-max-file-bytes="5242880"></script>   (optional: the server's max_attachment_bytes)
  *
  * Everything lives in a Shadow DOM: the store's CSS cannot restyle the widget and
  * the widget's CSS cannot touch the store. API: docs/widget-api.md.
@@ -14,7 +15,9 @@
  * remembers in localStorage the last id it received in order (`cursor`), which
  * it passes as `after` when it reconnects. The customer's own messages are not in
  * the outbox, so they are kept in localStorage too, each anchored after the
- * newest entry shown when it was sent; a reload redraws the same order.
+ * newest entry shown when it was sent; a reload redraws the same order. A file the
+ * customer attaches is the exception: the server writes a `kind: "attachment"` entry,
+ * drawn on the customer's side with a button that fetches the file with the token.
  */
 (function () {
   "use strict";
@@ -29,12 +32,16 @@
   var PING_MS = 25000;
   var MAX_BACKOFF_MS = 30000;
   var TYPING_MS = 6000;
+  // What the server accepts (it sniffs the content; the list only filters the file picker).
+  var FILE_TYPES = "image/png,image/jpeg,image/gif,image/webp,application/pdf";
 
   var cfg = {
     server: (script.getAttribute("data-server") || "").trim().replace(/\/+$/, ""),
     title: script.getAttribute("data-title") || "Support",
     color: safeColor(script.getAttribute("data-color")) || "#1f6f5c",
-    greeting: script.getAttribute("data-greeting") || ""
+    greeting: script.getAttribute("data-greeting") || "",
+    // Files above this are refused before uploading (the server's max_attachment_bytes).
+    maxFileBytes: parseInt(script.getAttribute("data-max-file-bytes"), 10) || 5 * 1024 * 1024
   };
   var base = cfg.server + "/webhooks/widget";
   var storageKey = "harbor-chat:v" + VERSION + ":" + cfg.server;
@@ -219,6 +226,19 @@
     "  color:var(--on-brand);cursor:pointer;display:flex;align-items:center;justify-content:center;}",
     ".send svg{width:20px;height:20px;fill:currentColor;}",
     ".send:disabled{opacity:.6;cursor:default;}",
+    ".attach{flex:none;width:40px;height:44px;border:0;border-radius:10px;background:transparent;",
+    "  color:#4a5560;cursor:pointer;display:flex;align-items:center;justify-content:center;}",
+    ".attach:hover:not(:disabled){background:#eceff2;}",
+    ".attach svg{width:22px;height:22px;fill:currentColor;}",
+    ".attach:disabled{opacity:.5;cursor:progress;}",
+    ".file-input{display:none;}",
+    ".file{display:flex;align-items:center;gap:6px;max-width:100%;padding:8px 12px;",
+    "  border:1.5px solid var(--brand);border-radius:14px;border-bottom-right-radius:4px;",
+    "  background:#fff;color:#1b1f23;cursor:pointer;text-align:left;font-size:14px;}",
+    ".file:hover:not(:disabled){background:#f4f5f7;}",
+    ".file svg{flex:none;width:18px;height:18px;fill:currentColor;}",
+    ".file-name{overflow-wrap:anywhere;min-width:0;}",
+    ".file-size{flex:none;color:#5f6b76;font-size:12px;}",
     "@media (max-width:480px){",
     "  .window{right:0;bottom:0;left:0;top:0;width:100%;height:100%;border-radius:0;}",
     "  .root.is-open .launcher{display:none;}",
@@ -230,7 +250,9 @@
     chat: "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z",
     close: "M6.4 5 5 6.4 10.6 12 5 17.6 6.4 19l5.6-5.6 5.6 5.6 1.4-1.4-5.6-5.6L19 6.4 17.6 5 12 10.6z",
     minimise: "M5 11h14v2H5z",
-    send: "M3 20.5 21 12 3 3.5v6.6l12 1.9-12 1.9z"
+    send: "M3 20.5 21 12 3 3.5v6.6l12 1.9-12 1.9z",
+    attach: "M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 " +
+            "2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6z"
   };
 
   function icon(name, className) {
@@ -346,6 +368,18 @@
     send.type = "submit";
     send.setAttribute("aria-label", "Send message");
     send.appendChild(icon("send"));
+    var attach = el("button", "attach");
+    attach.type = "button";
+    attach.setAttribute("aria-label", "Attach a photo or PDF");
+    attach.title = "Attach a photo or PDF";
+    attach.appendChild(icon("attach"));
+    var fileInput = el("input", "file-input");
+    fileInput.type = "file";
+    fileInput.accept = FILE_TYPES;
+    fileInput.tabIndex = -1;
+    fileInput.setAttribute("aria-hidden", "true");
+    form.appendChild(fileInput);
+    form.appendChild(attach);
     form.appendChild(label);
     form.appendChild(hint);
     form.appendChild(input);
@@ -363,7 +397,7 @@
 
     ui = {host: host, root: root, launcher: launcher, badge: badge, win: win, subtitle: subtitle,
           log: log, typing: typing, typingText: typingText, notice: notice, form: form,
-          input: input, send: send, minimise: minimise};
+          input: input, send: send, minimise: minimise, attach: attach, fileInput: fileInput};
 
     if (cfg.greeting) {
       var greet = renderBubble("bot", cfg.greeting, null);
@@ -392,6 +426,12 @@
       }
     });
     input.addEventListener("input", autoGrow);
+    attach.addEventListener("click", function () { fileInput.click(); });
+    fileInput.addEventListener("change", function () {
+      var file = fileInput.files && fileInput.files[0];
+      fileInput.value = "";  // choosing the same file again fires "change" again
+      if (file) sendFile(file);
+    });
   }
 
   function autoGrow() {
@@ -458,6 +498,29 @@
       img.loading = "lazy";
       node.appendChild(img);
     }
+    return node;
+  }
+
+  function formatSize(bytes) {
+    if (bytes >= 1024 * 1024) return (bytes / 1024 / 1024).toFixed(1) + " MB";
+    if (bytes >= 1024) return Math.round(bytes / 1024) + " KB";
+    return bytes + " bytes";
+  }
+
+  /** The customer's own upload (an outbox entry of kind "attachment"): a download button. */
+  function renderFile(file) {
+    var node = el("div", "msg msg--customer msg--file");
+    node.setAttribute("data-sender", "customer");
+    node.appendChild(el("span", "sr-only", "You sent a file:"));
+    var name = String(file.name || "attachment");
+    var button = el("button", "file");
+    button.type = "button";
+    button.setAttribute("aria-label", "Download " + name);
+    button.appendChild(icon("attach"));
+    button.appendChild(el("span", "file-name", name));  // textContent: never HTML
+    if (typeof file.size === "number") button.appendChild(el("span", "file-size", formatSize(file.size)));
+    button.addEventListener("click", function () { downloadFile(file, button); });
+    node.appendChild(button);
     return node;
   }
 
@@ -541,7 +604,9 @@
     seen.add(id);
     var sender = ["bot", "csr", "system"].indexOf(message.sender) >= 0 ? message.sender : "bot";
     var text = typeof message.text === "string" ? message.text : "";
-    var node = renderBubble(sender, text, message);
+    var file = message.kind === "attachment" && message.attachment &&
+               typeof message.attachment === "object";
+    var node = file ? renderFile(message.attachment) : renderBubble(sender, text, message);
     node.setAttribute("data-id", id);
     if (message.kind) node.setAttribute("data-kind", String(message.kind));
     var buttons = renderButtons(node, message.buttons);
@@ -766,6 +831,84 @@
     });
   }
 
+  // ---- files ---------------------------------------------------------------------------------
+
+  function fileErrorText(result) {
+    var message = result && result.data && result.data.error && result.data.error.message;
+    if (result && result.status === 429) return errorText(result);
+    if (result && result.status >= 500) return "We couldn't send your file just now. Please try again.";
+    return message || "Your file could not be sent. Please try again.";
+  }
+
+  /** Upload one file (multipart, the token's conversation); the server says what it is. */
+  function sendFile(file) {
+    if (file.size > cfg.maxFileBytes) {
+      setNotice("That file is too large (" + formatSize(cfg.maxFileBytes) + " at most).");
+      return;
+    }
+    setNotice("");
+    ui.attach.disabled = true;
+    ui.attach.setAttribute("aria-label", "Sending " + file.name + "…");
+    var ready = state.token ? Promise.resolve() : openSession().then(connect);
+    ready.then(function () {
+      var body = new FormData();
+      body.append("file", file, file.name);
+      return fetch(base + "/attachments", {
+        method: "POST", mode: "cors", credentials: "omit", body: body,
+        headers: {"Accept": "application/json", "Authorization": "Bearer " + state.token}
+      }).then(function (response) {
+        return response.text().then(function (raw) {
+          var data = null;
+          try { data = raw ? JSON.parse(raw) : null; } catch (e) { data = null; }
+          return {status: response.status, data: data, retryAfter: response.headers.get("Retry-After")};
+        });
+      });
+    }).then(function (result) {
+      if (result.status === 401) {
+        sessionLost();
+        setNotice("Your chat session has ended. Send a message to start a new one.");
+        return;
+      }
+      if (result.status !== 201) { setNotice(fileErrorText(result)); return; }
+      (result.data && result.data.messages || []).forEach(function (entry) {
+        addEntry(entry.id, entry, false);
+      });
+      scrollToEnd(true);
+    }).catch(function (err) {
+      setNotice(err && err.result ? fileErrorText(err.result)
+                : "You seem to be offline. Check your connection and try again.");
+    }).then(function () {
+      ui.attach.disabled = false;
+      ui.attach.setAttribute("aria-label", "Attach a photo or PDF");
+    });
+  }
+
+  /** Fetch a file with the token and save it (a link cannot carry the Authorization header). */
+  function downloadFile(file, button) {
+    if (!state.token || !file.id) return;
+    button.disabled = true;
+    fetch(base + "/attachments/" + encodeURIComponent(file.id), {
+      method: "GET", mode: "cors", credentials: "omit",
+      headers: {"Authorization": "Bearer " + state.token}
+    }).then(function (response) {
+      if (response.status === 404) throw new Error("This file is no longer available.");
+      if (!response.ok) throw new Error("The file could not be downloaded. Please try again.");
+      return response.blob();
+    }).then(function (blob) {
+      var url = URL.createObjectURL(blob);
+      var link = el("a");
+      link.href = url;
+      link.download = String(file.name || "attachment");
+      link.rel = "noopener";
+      ui.root.appendChild(link);
+      link.click();
+      ui.root.removeChild(link);
+      setTimeout(function () { URL.revokeObjectURL(url); }, 30000);
+    }).catch(function (err) {
+      setNotice(err && err.message ? err.message : "The file could not be downloaded.");
+    }).then(function () { button.disabled = false; });
+  }
+
   function post(text) {
     return request("POST", "/messages", {text: text, metadata: pageMetadata()});
   }
@@ -882,6 +1025,7 @@
       setNotice("Chat is unavailable: the widget has no data-server.");
       ui.input.disabled = true;
       ui.send.disabled = true;
+      ui.attach.disabled = true;
     }
     setOpen(state.open, false);
     if (state.token && cfg.server) resume();
