@@ -113,31 +113,14 @@ def test_text_refusals_carry_their_documented_codes(stack, admin, path, body, ex
 
 
 def test_a_wrong_current_password_is_403_wrong_password(stack, fuzz_account):
-    username, password = fuzz_account
-    login = send(
-        "POST", f"{stack.handoff_url}/api/login", body={"username": username, "password": password}
-    )
-    response = send(
-        "POST",
-        f"{stack.handoff_url}/api/me/password",
-        login.json()["token"],
-        {"current_password": "not-the-password", "new_password": "another-password"},
-    )
+    response = change_password(stack, fuzz_account, "not-the-password", "another-password")
     assert response.status_code == 403 and code(response) == "wrong_password"
 
 
 def test_a_new_password_with_a_lone_surrogate_is_400_and_changes_nothing(stack, fuzz_account):
     # It reached scrypt, which hashes UTF-8: a 500.
     username, password = fuzz_account
-    login = send(
-        "POST", f"{stack.handoff_url}/api/login", body={"username": username, "password": password}
-    )
-    response = send(
-        "POST",
-        f"{stack.handoff_url}/api/me/password",
-        login.json()["token"],
-        {"current_password": password, "new_password": "long enough \ud800"},
-    )
+    response = change_password(stack, fuzz_account, password, "long enough \ud800")
     assert response.status_code == 400 and code(response) == "invalid_input"
     again = send(
         "POST", f"{stack.handoff_url}/api/login", body={"username": username, "password": password}
@@ -221,3 +204,17 @@ def test_metadata_with_a_lone_surrogate_is_400(stack, customer, field):
         {"text": "hi", "metadata": {field: "\ud800"}},
     )
     assert message.status_code == 400 and code(message) == "invalid_input"
+
+
+def change_password(stack, fuzz_account, current, new):
+    """``POST /api/me/password`` as the fuzz's own CSR account."""
+    username, password = fuzz_account
+    login = send(
+        "POST", f"{stack.handoff_url}/api/login", body={"username": username, "password": password}
+    )
+    return send(
+        "POST",
+        f"{stack.handoff_url}/api/me/password",
+        login.json()["token"],
+        {"current_password": current, "new_password": new},
+    )

@@ -128,15 +128,8 @@ async def test_password_change_revokes_every_token_of_that_user(stack, csr, csr_
 
 def test_accounts_cli_set_password_revokes_every_token(stack, csr, csr_token):
     another = login(stack.handoff_url, csr)
-    done = subprocess.run(
-        [sys.executable, "-m", "handoff.service.accounts", "set-password", "--username", csr]
-        + ["--password-stdin"],
-        input=f"{NEW_PASSWORD}\n",
-        text=True,
-        capture_output=True,
-        cwd=REPO_ROOT,
-        env={**os.environ, **stack.extra_env, "REDIS_URL": stack.redis_url},
-        timeout=120,
+    done = accounts_cli(
+        stack, "set-password", "--username", csr, "--password-stdin", stdin=f"{NEW_PASSWORD}\n"
     )
     assert done.returncode == 0, done.stderr
     assert "revoked" in done.stdout
@@ -147,13 +140,19 @@ def test_accounts_cli_set_password_revokes_every_token(stack, csr, csr_token):
 
 
 def test_deleting_an_account_revokes_its_tokens(stack, csr, csr_token):
-    done = subprocess.run(
-        [sys.executable, "-m", "handoff.service.accounts", "delete", "--username", csr],
+    done = accounts_cli(stack, "delete", "--username", csr)
+    assert done.returncode == 0, done.stderr
+    assert me(stack.handoff_url, csr_token)[0] == 401
+
+
+def accounts_cli(stack, *args, stdin=None):
+    """``python -m handoff.service.accounts`` against the stack's Redis."""
+    return subprocess.run(
+        [sys.executable, "-m", "handoff.service.accounts", *args],
+        input=stdin,
         text=True,
         capture_output=True,
         cwd=REPO_ROOT,
         env={**os.environ, **stack.extra_env, "REDIS_URL": stack.redis_url},
         timeout=120,
     )
-    assert done.returncode == 0, done.stderr
-    assert me(stack.handoff_url, csr_token)[0] == 401
