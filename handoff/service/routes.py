@@ -145,18 +145,10 @@ async def openapi(request: Request) -> HTTPResponse:
 async def login(request: Request) -> HTTPResponse:
     """Exchange username and password for a token."""
     body = json_body(request)
-    auth = request.app.ctx.auth
-    address = request.remote_addr or request.ip or "unknown"
-    token = await auth.authenticate(body.get("username"), body.get("password"), address)
-    identity = await auth.verify(token)
-    return json_response(
-        {
-            "token": token,
-            "token_type": "Bearer",
-            "expires_in": request.app.ctx.config.token_ttl_seconds,
-            "user": identity.to_dict(),
-        }
+    token = await request.app.ctx.auth.authenticate(
+        body.get("username"), body.get("password"), _client_address(request)
     )
+    return await _token_answer(request, token)
 
 
 async def logout(request: Request) -> HTTPResponse:
@@ -176,22 +168,30 @@ async def change_password(request: Request) -> HTTPResponse:
     Answers like a login, with a fresh token, so the console stays logged in.
     """
     body = json_body(request)
-    auth = request.app.ctx.auth
-    identity = request.ctx.identity
-    token = await auth.change_password(
-        identity.username,
+    token = await request.app.ctx.auth.change_password(
+        request.ctx.identity.username,
         body.get("current_password"),
         body.get("new_password"),
-        request.remote_addr or request.ip or "unknown",
+        _client_address(request),
     )
+    return await _token_answer(request, token)
+
+
+async def _token_answer(request: Request, token: str) -> HTTPResponse:
+    identity = await request.app.ctx.auth.verify(token)
     return json_response(
         {
             "token": token,
             "token_type": "Bearer",
             "expires_in": request.app.ctx.config.token_ttl_seconds,
-            "user": (await auth.verify(token)).to_dict(),
+            "user": identity.to_dict(),
         }
     )
+
+
+def _client_address(request: Request) -> str:
+    # Behind a proxy Sanic reads it from the configured forwarding header (REAL_IP_HEADER).
+    return request.remote_addr or request.ip or "unknown"
 
 
 async def queue(request: Request) -> HTTPResponse:
