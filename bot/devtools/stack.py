@@ -26,6 +26,8 @@ from urllib.parse import urlparse
 
 import yaml
 
+from handoff.core.settings import RASA_TOKEN_FILE
+
 
 @dataclass
 class StackSettings:
@@ -310,6 +312,23 @@ async def ensure_demo_accounts(redis_url: str) -> None:
         await resources.close()
 
 
+@contextmanager
+def sharing_rasa_token(settings: StackSettings) -> Iterator[Path]:
+    """Write Rasa's API token where the retraining CLI looks for it, while the stack runs.
+
+    Without it a CLI in a second terminal could not reach this Rasa (docs/retraining.md).
+    """
+    path = settings.project_dir / RASA_TOKEN_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(settings.rasa_token + "\n")
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def main() -> None:
     import datetime as dt
 
@@ -329,7 +348,7 @@ def main() -> None:
         flush=True,
     )
     try:
-        with bot_stack(settings):
+        with bot_stack(settings), sharing_rasa_token(settings):
             asyncio.run(ensure_demo_accounts(settings.redis_url))
             print(
                 f"\nEverything is running.\n"

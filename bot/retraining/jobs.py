@@ -303,6 +303,8 @@ class TrainingJobs:
     async def _train_and_evaluate(self, job: Job, config_file: Path) -> None:
         job.phase = "training"
         await self._save(job)
+        # Fail now, not after minutes of training, when the gate cannot see what Rasa runs.
+        await self._registry.running_model()
         model = await self._train(job, config_file)
         job.model, job.phase, job.percent = model.name, "evaluating", 100.0
         running = await self._registry.running_model()

@@ -37,6 +37,7 @@ SUFFIX = ".tar.gz"
 STATUS_TIMEOUT = 10
 # Loading a model takes tens of seconds on a small machine; Rasa answers when done.
 LOAD_TIMEOUT = 600
+TOKEN_HINT = "make run writes the token of its Rasa to var/rasa_token, which the CLI reads"
 
 
 @dataclass
@@ -111,8 +112,18 @@ class ModelRegistry:
         return dict(zip(self._config.rasa_urls, names, strict=True))
 
     async def running_model(self) -> Optional[Path]:
-        """The model the servers run now (the first server that answers), as a local file."""
-        for name in (await self.running()).values():
+        """The model the servers run now, as a local file: what a candidate is compared with.
+
+        Strict, unlike :meth:`running`: a server that cannot be reached or refuses the token
+        is an error, never "no model running", because then any candidate would pass the gate.
+        None only when no server has a model loaded and none was ever activated.
+
+        Raises:
+            RasaUnavailable: a server is unreachable, refuses the token or answers oddly;
+                the message says what to set.
+        """
+        names = await asyncio.gather(*(self._serving(url) for url in self._config.rasa_urls))
+        for name in names:
             if name:
                 try:
                     return self.find(name)
@@ -281,6 +292,29 @@ class ModelRegistry:
                     return (await response.json()).get("model_file") or None
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
             return None
+
+    async def _serving(self, url: str) -> Optional[str]:
+        """The model file ``url`` runs; None only when Rasa says it has no model loaded."""
+        timeout = aiohttp.ClientTimeout(total=STATUS_TIMEOUT)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                async with session.get(f"{url}/status", params=self._token()) as response:
+                    if response.status == 409:  # Rasa's answer while no model is loaded
+                        return None
+                    if response.status in (401, 403):
+                        raise RasaUnavailable(
+                            f"Rasa at {url} refused the API token (HTTP {response.status}): set "
+                            f"RASA_TOKEN to the --auth-token it runs with ({TOKEN_HINT})"
+                        )
+                    if response.status != 200:
+                        raise RasaUnavailable(f"Rasa at {url} answered /status {response.status}")
+                    return (await response.json()).get("model_file") or None
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            raise RasaUnavailable(
+                f"cannot reach Rasa at {url} to learn which model runs ({exc!r}): start it "
+                f"(make run), or set RETRAINING_RASA_URLS to where it runs, or compare with a "
+                f"model file instead (evaluate --running FILE)"
+            ) from exc
 
     def _token(self) -> Dict[str, str]:
         return {"token": self._config.rasa_token} if self._config.rasa_token else {}

@@ -23,6 +23,7 @@ from handoff.core.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+RASA_TOKEN_FILE = Path("var") / "rasa_token"  # relative to the project; see shared_rasa_token
 DEFAULT_CONFIG_FILE = REPO_ROOT / "handoff.yml"
 DEV_SECRET = "dev-only-insecure-handoff-secret-change-me"
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -348,7 +349,21 @@ def load_config(
             retraining[key] = _parse(var, env[var], parse)
     if retraining is not None:
         values["retraining"] = retraining
+    if not values.get("rasa_token"):
+        values["rasa_token"] = shared_rasa_token(Path(values.get("project_dir") or REPO_ROOT))
     return from_mapping(values)
+
+
+def shared_rasa_token(project_dir: Path) -> str:
+    """The token ``make run`` gave its Rasa, so a CLI in another terminal can reach it ('' if none).
+
+    ``make run`` makes a random ``--auth-token`` unless ``RASA_TOKEN`` is set, and writes it to
+    :data:`RASA_TOKEN_FILE` (readable by its user only) while it runs.
+    """
+    try:
+        return (project_dir / RASA_TOKEN_FILE).read_text().strip()
+    except OSError:
+        return ""
 
 
 def from_mapping(values: Mapping[str, Any]) -> HandoffConfig:

@@ -41,8 +41,9 @@ class FakeRasa:
         self.down = False
         # What the bot says when an intent is triggered (``/execute``).
         self.greeting = [{"recipient_id": "x", "text": "Hi again! How can I help?"}]
-        # The model ``GET /status`` reports, and the paths ``PUT /model`` was asked to load.
-        self.model_file = ORIGINAL_MODEL
+        # The model ``GET /status`` reports (None: no model loaded), and the paths
+        # ``PUT /model`` was asked to load.
+        self.model_file: Optional[str] = ORIGINAL_MODEL
         self.loaded: List[str] = []
 
     def paths(self) -> List[str]:
@@ -119,6 +120,8 @@ class FakeRasa:
         refusal = self._refusal(request)
         if refusal is not None:
             return refusal
+        if self.model_file is None:  # what Rasa answers before a model is loaded
+            return web.json_response({"message": "No agent loaded"}, status=409)
         return web.json_response(
             {"model_file": self.model_file, "model_id": "x", "num_active_training_jobs": 0}
         )

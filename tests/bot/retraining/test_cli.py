@@ -6,18 +6,28 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Dict, Optional
 
 import pytest
 
 from handoff.core.errors import ConfigError
 from handoff.core.settings import REPO_ROOT, load_config
+from tests.support.fake_rasa import TOKEN, FakeRasa
 from tests.support.project import write_tiny_config
+from tests.support.redis_server import free_port
 from tests.support.trackers import save_tracker, user
 
 T0 = 1_760_000_000.0
 
 
-def run_cli(redis_url: str, project: Path, *args: str, settings: Path = None, timeout: int = 120):
+def run_cli(
+    redis_url: str,
+    project: Path,
+    *args: str,
+    settings: Path = None,
+    env: Optional[Dict[str, str]] = None,
+    timeout: int = 120,
+):
     command = [
         sys.executable,
         "-m",
@@ -30,15 +40,16 @@ def run_cli(redis_url: str, project: Path, *args: str, settings: Path = None, ti
         "ops",
         *args,
     ]
-    env = {
+    environment = {
         "PATH": "/usr/bin:/bin",
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "RASA_TELEMETRY_ENABLED": "false",
         "HANDOFF_CONFIG": str(settings or REPO_ROOT / "handoff.yml"),
         "HOME": str(project),
+        **(env or {}),
     }
     return subprocess.run(
-        command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
+        command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -95,7 +106,12 @@ async def test_bad_input_exits_with_a_clear_message(redis_db, redis_client, proj
 @pytest.mark.slow  # trains a model or runs Rasa in a subprocess
 def test_train_and_evaluate_show_progress_and_the_comparison(redis_db, project):
     config = write_tiny_config(project)
-    trained = run_cli(redis_db, project, "train", "--config", config, "--json", timeout=900)
+    with FakeRasa.running() as rasa:
+        rasa.model_file = None  # a Rasa that has no model loaded yet: nothing to be worse than
+        reach = {"RETRAINING_RASA_URLS": rasa.url, "RASA_TOKEN": TOKEN}
+        trained = run_cli(
+            redis_db, project, "train", "--config", config, "--json", env=reach, timeout=900
+        )
     assert trained.returncode == 0, trained.stderr[-2000:]
     job = json.loads(trained.stdout)
     assert job["phase"] == "done" and job["by"] == "ops"
@@ -109,6 +125,20 @@ def test_train_and_evaluate_show_progress_and_the_comparison(redis_db, project):
     assert "verdict: NOT_WORSE" in evaluated.stdout and "accuracy" in evaluated.stdout
     listed = run_cli(redis_db, project, "models")
     assert model in listed.stdout and "not_worse" in listed.stdout
+
+
+def test_train_beside_an_unreachable_rasa_fails_at_once_and_says_what_to_set(redis_db, project):
+    # Measured before: the 401 of a Rasa with an unknown token read as "no model running",
+    # after 10 minutes of training, and any candidate passed the gate.
+    with FakeRasa.running() as rasa:
+        reach = {"RETRAINING_RASA_URLS": rasa.url, "RASA_TOKEN": "not-its-token"}
+        refused = run_cli(redis_db, project, "train", env=reach)
+    assert refused.returncode == 1
+    assert "RASA_TOKEN" in refused.stderr and "refused the API token" in refused.stderr
+    assert not (project / "models").exists() or not list((project / "models").iterdir())
+    gone = {"RETRAINING_RASA_URLS": f"http://127.0.0.1:{free_port()}"}
+    unreachable = run_cli(redis_db, project, "train", env=gone)
+    assert unreachable.returncode == 1 and "cannot reach Rasa" in unreachable.stderr
 
 
 def test_models_lists_the_models_folder(redis_db, project):
