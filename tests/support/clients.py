@@ -118,3 +118,11 @@ class Csr:
         status, body = self.get("/queue")
         assert status == 200, body
         return body["conversations"]
+
+    def close_waiting(self, resolution: str = "test_cleanup") -> None:
+        """Close every conversation waiting in the queue (as an admin): leftovers of earlier
+        tests that share the stack, so a test meets a short queue as a CSR would."""
+        for conv in self.queue():
+            close = f"/conversations/{conv['id']}/close"
+            status, body = self.post(close, {"resolution": resolution})
+            assert status in (200, 409), body  # 409: it left the queue meanwhile
