@@ -225,8 +225,10 @@ async def test_review_filters(api, tokens, redis_client):
     assert len(only_fallback) == 1 and only_fallback[0].startswith("my card")
     escalated = texts(await review(api, token, "?reason=escalation"))
     assert escalated == only_fallback
-    today = time.strftime("%Y-%m-%d", time.gmtime(NOW))
-    recent = texts(await review(api, token, f"?since={today}"))
+    # The day of the earliest recent chat (an hour ago): just after midnight UTC that is
+    # yesterday, and "today" would leave those chats out.
+    day = time.strftime("%Y-%m-%d", time.gmtime(NOW - 3600))
+    recent = texts(await review(api, token, f"?since={day}"))
     assert "do you sell garden gnomes" not in recent and "wo ist mein paket?" in recent
     old = texts(await review(api, token, f"?until={NOW - 86400:.0f}"))
     assert old == ["do you sell garden gnomes"]
