@@ -4,13 +4,9 @@ open console socket of a token that stopped being valid is closed."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import websockets
 
-from handoff.core.settings import REPO_ROOT
+from tests.support.auth import run_accounts_cli
 from tests.support.clients import call
 from tests.support.security import (
     PASSWORD,
@@ -147,12 +143,6 @@ def test_deleting_an_account_revokes_its_tokens(stack, csr, csr_token):
 
 def accounts_cli(stack, *args, stdin=None):
     """``python -m handoff.service.accounts`` against the stack's Redis."""
-    return subprocess.run(
-        [sys.executable, "-m", "handoff.service.accounts", *args],
-        input=stdin,
-        text=True,
-        capture_output=True,
-        cwd=REPO_ROOT,
-        env={**os.environ, **stack.extra_env, "REDIS_URL": stack.redis_url},
-        timeout=120,
+    return run_accounts_cli(
+        *args, env={**stack.extra_env, "REDIS_URL": stack.redis_url}, stdin=stdin
     )

@@ -13,21 +13,13 @@ import urllib.request
 from handoff.core.settings import REPO_ROOT
 from handoff.service import __main__ as handoff_main
 from handoff.service import accounts
-from tests.support.auth import SECRET
+from tests.support.auth import SECRET, run_accounts_cli
 from tests.support.redis_server import free_port
 
 
 def run_accounts(args, redis_url, stdin=""):
-    env = {**os.environ, "REDIS_URL": redis_url, "HANDOFF_SECRET": SECRET}
-    return subprocess.run(
-        [sys.executable, "-m", "handoff.service.accounts", *args],
-        input=stdin,
-        text=True,
-        capture_output=True,
-        cwd=REPO_ROOT,
-        env=env,
-        timeout=60,
-    )
+    env = {"REDIS_URL": redis_url, "HANDOFF_SECRET": SECRET}
+    return run_accounts_cli(*args, env=env, stdin=stdin, timeout=60)
 
 
 def test_accounts_cli_process(redis_db):
