@@ -11,7 +11,13 @@ import re
 import pytest
 
 from bot.devtools.stack import DEMO_PASSWORD
-from tests.support.browser import broken_images_settled, expect, publish_screenshot
+from tests.support.browser import (
+    broken_images_settled,
+    expect,
+    open_console_tab,
+    publish_screenshot,
+    staff_log_in,
+)
 from tests.support.clients import Csr, Customer, call
 
 pytestmark = pytest.mark.model
@@ -38,10 +44,7 @@ HOSTILE = 'the driver never came <img src=x onerror="window.__pwned=1">'
 
 
 def log_in(page, stack, username: str) -> None:
-    page.goto(f"{stack.handoff_url}/admin")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    staff_log_in(page, stack, "/admin", username)
 
 
 @pytest.fixture(scope="module")
@@ -221,20 +224,9 @@ def test_an_admin_turns_a_csr_answer_into_a_faq_from_the_console(browser, stack,
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     page = context.new_page()
     try:
-        page.goto(f"{stack.handoff_url}/console")
-        page.get_by_label("Username").fill("admin")
-        page.get_by_label("Password").fill(DEMO_PASSWORD)
-        page.get_by_role("button", name="Log in").click()
+        staff_log_in(page, stack, "/console", "admin")
         expect(page.locator("#live")).to_have_text("Live", timeout=15_000)
-        page.evaluate(
-            """id => {
-            const s = JSON.parse(sessionStorage.getItem('hp-console'));
-            s.tabs = [id]; s.active = id;
-            sessionStorage.setItem('hp-console', JSON.stringify(s));
-        }""",
-            "admin-console-faq",
-        )
-        page.reload()
+        open_console_tab(page, "admin-console-faq")
         csr_line = page.locator(".t-msg.t-csr", has_text=answer)
         expect(csr_line).to_be_visible(timeout=15_000)
         csr_line.get_by_role("button", name="Make FAQ").click()

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.devtools.stack import DEMO_PASSWORD
-from tests.support.browser import broken_images_settled, expect
+from tests.support.browser import broken_images_settled, expect, staff_log_in
 
 pytestmark = pytest.mark.model
 
@@ -51,10 +50,7 @@ def test_a_photo_goes_from_the_widget_to_the_console_and_back_as_a_file(
         expect(shop.locator(".notice")).to_be_empty()
         shots("customer-sent-a-photo", shop)
 
-        console.goto(f"{stack.handoff_url}/console")
-        console.get_by_label("Username").fill("alice")
-        console.get_by_label("Password").fill(DEMO_PASSWORD)
-        console.get_by_role("button", name="Log in").click()
+        staff_log_in(console, stack, "/console", "alice")
         expect(console.locator("#live")).to_have_text("Live", timeout=15_000)
         conv_id = shop.evaluate("""() => {
             const key = Object.keys(localStorage).find(k => k.startsWith('harbor-chat:'));

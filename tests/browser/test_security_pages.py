@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.browser import expect
+from tests.support.browser import expect, staff_log_in
 from tests.support.clients import call
 from tests.support.security import PASSWORD, create_account
 from tests.support.waiting import wait_until
@@ -57,10 +57,7 @@ def test_the_console_log_out_button_revokes_the_token(browser, stack):
     context.add_init_script(RECORD_VIOLATIONS)
     console = context.new_page()
     try:
-        console.goto(f"{stack.handoff_url}/console")
-        console.get_by_label("Username").fill(username)
-        console.get_by_label("Password").fill(PASSWORD)
-        console.get_by_role("button", name="Log in").click()
+        staff_log_in(console, stack, "/console", username, PASSWORD)
         # "Live": the console socket passed the Origin check from the console's own origin.
         expect(console.locator("#live")).to_have_text("Live", timeout=15_000)
         token = console.evaluate("JSON.parse(sessionStorage.getItem('hp-console')).token")

@@ -22,7 +22,12 @@ from typing import List
 import pytest
 
 from bot.devtools.stack import DEMO_PASSWORD
-from tests.support.browser import broken_images_settled, expect
+from tests.support.browser import (
+    broken_images_settled,
+    expect,
+    open_console_tab,
+    staff_log_in,
+)
 from tests.support.clients import Csr, Customer, WidgetCustomer, widget_messages
 
 pytestmark = pytest.mark.model
@@ -84,26 +89,11 @@ def pages(browser):
         guarded.close()
 
 
-def staff_log_in(page, stack, path: str, username: str) -> None:
-    page.goto(f"{stack.handoff_url}{path}")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-
-
 def console_with(page, stack, username: str, conv_id: str):
     """The console of ``username`` with ``conv_id`` open in a tab; returns its panel."""
     staff_log_in(page, stack, "/console", username)
     expect(page.locator("#live")).to_have_text("Live", timeout=15_000)
-    page.evaluate(
-        """id => {
-        const s = JSON.parse(sessionStorage.getItem('hp-console'));
-        s.tabs = [id]; s.active = id;
-        sessionStorage.setItem('hp-console', JSON.stringify(s));
-    }""",
-        conv_id,
-    )
-    page.reload()
+    open_console_tab(page, conv_id)
     panel = page.locator(".panel:not([hidden])")
     expect(panel.locator(".transcript")).not_to_be_empty(timeout=15_000)
     return panel

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from bot.devtools.stack import DEMO_PASSWORD
-from tests.support.browser import broken_images_settled, expect, publish_screenshot
+from tests.support.browser import broken_images_settled, expect, publish_screenshot, staff_log_in
 from tests.support.clients import widget_messages
 from tests.support.waiting import wait_until
 
@@ -76,10 +76,7 @@ def shows_the_whole_outbox(page, stack) -> List[str]:
 
 
 def log_in(console, stack, username: str) -> None:
-    console.goto(f"{stack.handoff_url}/console")
-    console.get_by_label("Username").fill(username)
-    console.get_by_label("Password").fill(DEMO_PASSWORD)
-    console.get_by_role("button", name="Log in").click()
+    staff_log_in(console, stack, "/console", username)
     expect(console.locator("#live")).to_have_text("Live", timeout=15_000)
 
 

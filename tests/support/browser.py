@@ -11,6 +11,7 @@ import importlib.util
 import os
 import shutil
 from pathlib import Path
+from typing import Optional
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -42,6 +43,29 @@ def expect(*args, **kwargs):
     from playwright.sync_api import expect as playwright_expect
 
     return playwright_expect(*args, **kwargs)
+
+
+def staff_log_in(page, stack, path: str, username: str, password: Optional[str] = None) -> None:
+    """Log ``username`` in on the console or admin page at ``path`` (demo password by default)."""
+    from bot.devtools.stack import DEMO_PASSWORD
+
+    page.goto(f"{stack.handoff_url}{path}")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password or DEMO_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
+def open_console_tab(page, conv_id: str) -> None:
+    """Make ``conv_id`` the console's open tab (as a CSR's earlier session left it), then reload."""
+    page.evaluate(
+        """id => {
+        const s = JSON.parse(sessionStorage.getItem('hp-console'));
+        s.tabs = [id]; s.active = id;
+        sessionStorage.setItem('hp-console', JSON.stringify(s));
+    }""",
+        conv_id,
+    )
+    page.reload()
 
 
 def publish_screenshot(source: Path, name: str) -> None:
