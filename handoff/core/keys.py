@@ -17,6 +17,7 @@ Layout::
     handoff:queue                     zset    queued conversation ids, score = priority + wait
     handoff:tickets                   zset    conversations left as tickets, score = time
     handoff:events                    channel live console events (JSON)
+    handoff:webhook_events            stream  the same events, kept for webhook delivery
     handoff:account:{username}        hash    a CSR/admin account
     handoff:accounts                  set     every username
     handoff:login_failures:{user}:{addr} hash failed logins of one user from one address
@@ -28,6 +29,11 @@ Layout::
     handoff:metrics:waits             zset    JSON {conv, wait, position, at} -> claim time
     handoff:metrics:first_replies     zset    JSON {conv, seconds, at} -> reply time
     handoff:metrics:csat              zset    JSON {conv, score, at} -> rating time
+    handoff:metrics:followups         zset    JSON {subject, kind, solved, resolver, csr, ...}
+    handoff:metrics:reopens           zset    JSON {subject, kind, csr, reason, at} -> reopen time
+    handoff:metrics:ticket_replies    zset    JSON {ticket, seconds, met, csr, ...}
+    handoff:metrics:tickets_solved    zset    JSON {ticket, seconds, met, first_reply_met, csr,
+                                              reason, priority, at} -> solve time
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ PREFIX = "handoff"
 QUEUE = f"{PREFIX}:queue"
 TICKETS = f"{PREFIX}:tickets"
 EVENTS = f"{PREFIX}:events"
+WEBHOOK_EVENTS = f"{PREFIX}:webhook_events"
 ACCOUNTS = f"{PREFIX}:accounts"
 
 METRICS_STARTED = f"{PREFIX}:metrics:started"
@@ -47,6 +54,10 @@ METRICS_ESCALATIONS = f"{PREFIX}:metrics:escalations"
 METRICS_WAITS = f"{PREFIX}:metrics:waits"
 METRICS_FIRST_REPLIES = f"{PREFIX}:metrics:first_replies"
 METRICS_CSAT = f"{PREFIX}:metrics:csat"
+METRICS_FOLLOWUPS = f"{PREFIX}:metrics:followups"
+METRICS_REOPENS = f"{PREFIX}:metrics:reopens"
+METRICS_TICKET_REPLIES = f"{PREFIX}:metrics:ticket_replies"
+METRICS_TICKETS_SOLVED = f"{PREFIX}:metrics:tickets_solved"
 
 # Rasa sender ids are free-form; keep them printable, short and without
 # whitespace so they cannot smuggle separators or huge keys into Redis.

@@ -24,6 +24,10 @@ _ALL = (
     keys.METRICS_WAITS,
     keys.METRICS_FIRST_REPLIES,
     keys.METRICS_CSAT,
+    keys.METRICS_FOLLOWUPS,
+    keys.METRICS_REOPENS,
+    keys.METRICS_TICKET_REPLIES,
+    keys.METRICS_TICKETS_SOLVED,
 )
 RECENT_WAITS = 50
 
@@ -62,6 +66,84 @@ def rated(
     if previous is not None:
         pipe.zrem(keys.METRICS_CSAT, _csat_member(conv_id, closed_at, previous))
     pipe.zadd(keys.METRICS_CSAT, {_csat_member(conv_id, closed_at, score): at})
+
+
+def followup_answered(
+    pipe: Pipeline,
+    subject: str,
+    *,
+    kind: str,
+    solved: bool,
+    resolver: str,
+    csr: Optional[str],
+    reason: str,
+    at: float,
+) -> None:
+    """The customer's answer to "did that solve it?" (first-contact resolution).
+
+    Args:
+        subject: The conversation or ticket id asked about.
+        kind: ``conversation`` or ``ticket``.
+        resolver: ``bot`` or ``csr``: who had finished the case.
+        csr: The CSR who had it, if one did.
+        reason: The escalation reason (or the bot flow, e.g. ``order_status``).
+    """
+    sample = _sample(
+        subject=subject, kind=kind, solved=solved, resolver=resolver, csr=csr, reason=reason, at=at
+    )
+    pipe.zadd(keys.METRICS_FOLLOWUPS, {sample: at})
+
+
+def reopened(
+    pipe: Pipeline, subject: str, *, kind: str, csr: Optional[str], reason: str, at: float
+) -> None:
+    """A finished case came back: a "no" to the follow-up, or a reply to a solved ticket."""
+    sample = _sample(subject=subject, kind=kind, csr=csr, reason=reason, at=at)
+    pipe.zadd(keys.METRICS_REOPENS, {sample: at})
+
+
+def ticket_first_reply(
+    pipe: Pipeline,
+    ticket_id: str,
+    *,
+    seconds: float,
+    met: bool,
+    csr: Optional[str],
+    reason: str,
+    priority: str,
+    at: float,
+) -> None:
+    """A ticket's first public reply: business seconds taken and whether the SLA target was met."""
+    sample = _sample(
+        ticket=ticket_id, seconds=seconds, met=met, csr=csr, reason=reason, priority=priority, at=at
+    )
+    pipe.zadd(keys.METRICS_TICKET_REPLIES, {sample: at})
+
+
+def ticket_solved(
+    pipe: Pipeline,
+    ticket_id: str,
+    *,
+    seconds: float,
+    met: bool,
+    first_reply_met: Optional[bool],
+    csr: Optional[str],
+    reason: str,
+    priority: str,
+    at: float,
+) -> None:
+    """A ticket marked solved: business seconds since it opened, and whether that was in time."""
+    sample = _sample(
+        ticket=ticket_id,
+        seconds=seconds,
+        met=met,
+        first_reply_met=first_reply_met,
+        csr=csr,
+        reason=reason,
+        priority=priority,
+        at=at,
+    )
+    pipe.zadd(keys.METRICS_TICKETS_SOLVED, {sample: at})
 
 
 def trim(pipe: Pipeline, now: float, retention_seconds: float) -> None:

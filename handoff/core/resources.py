@@ -102,8 +102,9 @@ class Resources:
     async def close(self) -> None:
         """Close the Redis client this object built; the next use builds a new one."""
         client, self._owned_redis = self._owned_redis, None
-        for name in ("store", "outbox", "attachments", "auth"):
-            self.__dict__.pop(name, None)
+        for name, member in vars(type(self)).items():
+            if isinstance(member, cached_property):
+                self.__dict__.pop(name, None)
         if client is not None:
             await client.close()
             await client.connection_pool.disconnect()

@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
-from handoff.core import keys, lifecycle, metrics, stats
+from handoff.core import events, keys, lifecycle, metrics, stats
 from handoff.core.conversation import (
     PRIORITIES,
     Conversation,
@@ -659,20 +659,18 @@ class HandoffStore:
     ) -> None:
         # Published inside the transaction, so consoles never hear of a change
         # that did not happen.
-        pipe.publish(
-            keys.EVENTS,
-            json.dumps(
-                {
-                    "type": event,
-                    "conversation_id": conv.id,
-                    "state": conv.state.value,
-                    "priority": conv.priority,
-                    "assigned_to": conv.assigned_to,
-                    "queue_changed": queue_changed,
-                    "at": now,
-                    **extra,
-                }
-            ),
+        events.publish(
+            pipe,
+            {
+                "type": event,
+                "conversation_id": conv.id,
+                "state": conv.state.value,
+                "priority": conv.priority,
+                "assigned_to": conv.assigned_to,
+                "queue_changed": queue_changed,
+                "at": now,
+                **extra,
+            },
         )
 
     @staticmethod
