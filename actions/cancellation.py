@@ -9,6 +9,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.followup import ask_followup
 from actions.formatting import money
 from actions.order_lookup import OrderFormValidation, Slots, VerifiedOrderAction
 from actions.orders.adapter import RequestRejected
@@ -61,6 +62,7 @@ class ActionCancelOrder(VerifiedOrderAction):
             f"{money(cancelled.total_cents)}; if your bank shows a pending amount, it drops off "
             "in 3-5 business days. A confirmation email is on its way."
         )
+        await ask_followup(self, dispatcher, tracker, "cancellation")
         return []
 
 

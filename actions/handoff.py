@@ -4,7 +4,8 @@ Every trigger (the customer asks, two misunderstandings in a row, the dialogue
 is lost, an action fails, a complaint, a business rule) ends in
 :func:`escalate`, which records the reason, the confidence that triggered it and
 the context a CSR needs, tells the customer honestly what happens next, and
-pauses the bot. Outside business hours the customer is offered a ticket.
+pauses the bot. Outside business hours, and while an admin has set the team away
+(:mod:`handoff.core.availability`), the customer is offered a ticket.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ CONTEXT_SLOTS = (
     "return_condition",
 )
 REASON_BY_INTENT = {"request_human": "request_human", "complain": "complaint"}
+AWAY_TICKET_TEXT = (
+    "If you leave your email address, a person will pick up this conversation and email you "
+    "as soon as the team is back."
+)
 
 
 async def escalate(
@@ -60,6 +65,10 @@ async def escalate(
             timezone=hours.timezone,
         )
         return [SlotSet("ticket_reason", reason), FollowupAction("ticket_form")]
+    away = await team_away(action)
+    if away is not None:
+        dispatcher.utter_message(text=f"{away['message']} {AWAY_TICKET_TEXT}")
+        return [SlotSet("ticket_reason", reason), FollowupAction("ticket_form")]
     context = await conversation_context(action, tracker)
     try:
         queued = await services.handoff.escalate(
@@ -79,6 +88,23 @@ async def escalate(
         response="utter_handoff_queued", position=queued.position, minutes=minutes
     )
     return [ConversationPaused()]
+
+
+async def team_away(action: ServicesMixin) -> Optional[Dict[str, Any]]:
+    """The away notice while an admin has set the team away (None when the team is in).
+
+    Redis being away is not the team being away: the escalation then says what it can.
+    """
+    try:
+        return await action.services.availability.away()
+    except (RedisError, OSError) as exc:
+        logger.warning("could not read whether the team is away: %s", exc)
+        return None
+
+
+async def ticket_source(action: ServicesMixin) -> str:
+    """Why a ticket is being left: ``team_away`` while the team is away, else ``out_of_hours``."""
+    return "team_away" if await team_away(action) is not None else "out_of_hours"
 
 
 async def conversation_context(action: ServicesMixin, tracker: Tracker) -> Dict[str, Any]:
@@ -256,7 +282,11 @@ class ActionCoreFallback(ServicesMixin, Action):
 
 
 class ActionCreateTicket(ServicesMixin, Action):
-    """Outside business hours: keep the conversation as a ticket for an email follow-up."""
+    """No CSR to take the chat (out of hours, team away): a ticket answered by email.
+
+    The ticket lands in the CSRs' ticket inbox (:class:`handoff.core.tickets.TicketDesk`)
+    with due times from the SLA of its priority.
+    """
 
     def name(self) -> Text:
         return "action_create_ticket"
@@ -272,20 +302,24 @@ class ActionCreateTicket(ServicesMixin, Action):
                 text="No problem. You can ask for a person again any time during our opening hours."
             )
             return reset
-        store = self.services.handoff
+        services = self.services
         try:
-            await store.escalate(
+            # Queued first, so the record holds the transcript and context a CSR reads;
+            # the ticket desk then takes it out of the queue into the ticket inbox.
+            await services.handoff.escalate(
                 tracker.sender_id,
                 reason,
                 confidence=intent_confidence(tracker),
                 context=await conversation_context(self, tracker),
             )
-            await store.leave_ticket(tracker.sender_id, email)
+            ticket = await services.tickets.open_from_conversation(
+                tracker.sender_id, email, reason=reason, source=await ticket_source(self)
+            )
         except (RedisError, DomainError, OSError) as exc:
             logger.error("ticket for %s failed: %s", tracker.sender_id, exc)
             dispatcher.utter_message(response="utter_handoff_unavailable")
             return reset
-        dispatcher.utter_message(response="utter_ticket_created", email=email)
+        dispatcher.utter_message(response="utter_ticket_created", email=email, ticket_id=ticket.id)
         return reset
 
 

@@ -14,7 +14,8 @@ a person. Subclasses add the questions that follow verification.
 from __future__ import annotations
 
 import abc
-from typing import Any, Dict, List, Optional, Text
+import logging
+from typing import Any, Dict, Iterable, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -28,6 +29,8 @@ from actions.orders.adapter import OrderSystemUnavailable
 from actions.orders.codec import normalise_order_id
 from actions.orders.records import Order
 from actions.services import ServicesMixin
+
+logger = logging.getLogger(__name__)
 
 MAX_FAILED_VERIFICATIONS = 3
 Slots = Dict[Text, Any]
@@ -101,6 +104,7 @@ class OrderFormValidation(ServicesMixin, FormValidationAction, abc.ABC):
             verified_email and order.email.lower() == verified_email
         ):
             slots["verified_order_id"] = order_id
+            await self.link_customer(tracker, order.email, [order_id])
             slots.update(await self.on_verified(order, dispatcher, tracker))
         return slots
 
@@ -127,6 +131,7 @@ class OrderFormValidation(ServicesMixin, FormValidationAction, abc.ABC):
         if order is not None and _proves_ownership(order, proof):
             dispatcher.utter_message(text="Thanks, that matches our records.")
             slots = {"verification": None, "verified_order_id": order_id}
+            await self.link_customer(tracker, order.email, [order_id])
             return {**slots, **await self.on_verified(order, dispatcher, tracker)}
         return _failed(dispatcher, tracker, f"That doesn't match the details on order {order_id}.")
 
@@ -141,11 +146,29 @@ class OrderFormValidation(ServicesMixin, FormValidationAction, abc.ABC):
                 "customer_email": None,
             }
         slots: Slots = {"verification": None, "verified_email": email}
+        await self.link_customer(tracker, email, [o.order_id for o in orders])
         if len(orders) == 1:
             only = orders[0]
             slots.update({"order_id": only.order_id, "verified_order_id": only.order_id})
             slots.update(await self.on_verified(only, dispatcher, tracker))
         return slots
+
+    async def link_customer(self, tracker: Tracker, email: str, order_ids: Iterable[str]) -> None:
+        """Link this conversation to the customer who just proved who they are.
+
+        The identity is the email on the order, whatever the proof was (a postcode
+        too): the CSR then sees the customer's earlier conversations and tickets. The
+        link is a convenience for the CSR, so a failure is logged and the customer's
+        request goes on.
+        """
+        try:
+            await self.services.customers.link_conversation(
+                tracker.sender_id, email, order_ids=list(order_ids)
+            )
+        except Exception as exc:  # noqa: BLE001 - never break the customer's flow over it
+            logger.warning(
+                "could not link conversation %s to its customer: %s", tracker.sender_id, exc
+            )
 
 
 def _proves_ownership(order: Order, proof: str) -> bool:

@@ -8,6 +8,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.followup import ask_followup
 from actions.formatting import order_status_message
 from actions.order_lookup import OrderFormValidation, VerifiedOrderAction
 from actions.orders.records import Order
@@ -28,4 +29,5 @@ class ActionOrderStatus(VerifiedOrderAction):
         self, order: Order, dispatcher: CollectingDispatcher, tracker: Tracker
     ) -> List[EventType]:
         dispatcher.utter_message(text=order_status_message(order))
+        await ask_followup(self, dispatcher, tracker, "order_status")
         return []

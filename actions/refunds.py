@@ -8,6 +8,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.followup import ask_followup
 from actions.formatting import return_status_message
 from actions.order_lookup import OrderFormValidation, VerifiedOrderAction
 from actions.orders.records import Order
@@ -37,4 +38,5 @@ class ActionRefundStatus(VerifiedOrderAction):
         days = self.services.policy.refund_business_days
         for record in returns:
             dispatcher.utter_message(text=return_status_message(record, days))
+        await ask_followup(self, dispatcher, tracker, "refund_status")
         return []

@@ -13,6 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import returns_policy as rules
+from actions.followup import ask_followup
 from actions.formatting import day, item_line, items_sentence, money
 from actions.handoff import escalate
 from actions.order_lookup import (
@@ -196,6 +197,7 @@ class ActionSubmitReturn(VerifiedOrderAction):
             f"{money(record.refund_cents)}{fee_note} to your original payment method within "
             f"{policy.refund_business_days} business days."
         )
+        await ask_followup(self, dispatcher, tracker, "return")
         return []
 
 

@@ -15,9 +15,13 @@ from actions.orders.adapter import OrderSystem
 from actions.orders.factory import order_system_from_config
 from actions.returns_policy import ReturnPolicy
 from actions.settings import load_settings
+from handoff.core.availability import Availability
+from handoff.core.customers import CustomerProfiles
+from handoff.core.followup import Followups
 from handoff.core.resources import Resources
 from handoff.core.settings import HandoffConfig, load_config
 from handoff.core.store import HandoffStore
+from handoff.core.tickets import TicketDesk
 
 
 @dataclass
@@ -31,11 +35,36 @@ class Services:
     _resources: Optional[Resources] = None
 
     @property
-    def handoff(self) -> HandoffStore:
-        """The live CSR queue in Redis, built by the composition root (connected on first use)."""
+    def resources(self) -> Resources:
+        """The composition root of this process (nothing connects until first used)."""
         if self._resources is None:
             self._resources = Resources(self.handoff_config or load_config())
-        return self._resources.store
+        return self._resources
+
+    @property
+    def handoff(self) -> HandoffStore:
+        """The live CSR queue in Redis, built by the composition root (connected on first use)."""
+        return self.resources.store
+
+    @property
+    def followups(self) -> Followups:
+        """The "did that solve it?" records the bot's finished flows start."""
+        return self.resources.followups
+
+    @property
+    def availability(self) -> Availability:
+        """Team away mode: while away, the bot offers a ticket instead of the queue."""
+        return self.resources.availability
+
+    @property
+    def customers(self) -> CustomerProfiles:
+        """Verified customers' conversations and orders (the CSR's customer history)."""
+        return self.resources.customers
+
+    @property
+    def tickets(self) -> TicketDesk:
+        """The ticket inbox: a chat no CSR could take becomes a ticket answered by email."""
+        return self.resources.tickets
 
 
 @lru_cache(maxsize=1)

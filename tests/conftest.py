@@ -72,6 +72,15 @@ def pytest_fixture_setup(fixturedef, request):
     return (yield)
 
 
+@pytest.fixture(scope="session")
+def smtp_server():
+    """A real SMTP server (aiosmtpd) for the session; the ``stack`` sends its mail here."""
+    from tests.support.smtp import running_smtp
+
+    with running_smtp() as server:
+        yield server
+
+
 @pytest.fixture
 def outbox(redis_client):
     from handoff.core.outbox import Outbox
@@ -115,8 +124,12 @@ def pytest_terminal_summary(terminalreporter):
 
 
 @pytest.fixture(scope="session")
-def stack(trained_model, tmp_path_factory):
-    """Redis, action server, Rasa and the handoff service on free ports, with a fresh demo store."""
+def stack(trained_model, tmp_path_factory, smtp_server):
+    """Redis, action server, Rasa and the handoff service on free ports, with a fresh demo store.
+
+    The handoff service sends its mail to ``smtp_server`` and takes replies at
+    ``/api/inbound/email?key=`` + ``tests.support.smtp.INBOUND_SECRET``.
+    """
     import asyncio
     import datetime as dt
     from pathlib import Path
@@ -127,6 +140,7 @@ def stack(trained_model, tmp_path_factory):
     from bot.devtools.stack import StackSettings, bot_stack, ensure_demo_accounts
     from tests.support.project import copy_project
     from tests.support.redis_server import free_port
+    from tests.support.smtp import INBOUND_SECRET
 
     workdir = tmp_path_factory.mktemp("stack")
     # The handoff service's retraining tools write data and models: give them a copy of the project.
@@ -159,6 +173,11 @@ def stack(trained_model, tmp_path_factory):
             # string included, reaches rasa.log, so tests/security/test_logs.py can show the
             # widget socket's ?token= is redacted there rather than merely never written.
             "LOG_LEVEL_LIBRARIES": "INFO",
+            # Ticket mail goes to the session's SMTP server (plain SMTP on the loopback).
+            "HANDOFF_SMTP_HOST": smtp_server.host,
+            "HANDOFF_SMTP_PORT": str(smtp_server.port),
+            "HANDOFF_SMTP_STARTTLS": "false",
+            "HANDOFF_INBOUND_EMAIL_SECRET": INBOUND_SECRET,
         },
     )
     seed_demo_store(settings.order_db, dt.date.today())

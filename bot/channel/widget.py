@@ -19,6 +19,7 @@ so the console sees them live.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import functools
 import json
 import logging
@@ -38,8 +39,9 @@ from sanic.request import Request, parse_multipart_form
 from sanic.response import HTTPResponse
 from websockets.exceptions import ConnectionClosed
 
-from handoff.core import errors, keys, log_redaction
+from handoff.core import errors, followup, keys, log_redaction
 from handoff.core.attachments import Attachments, describe_size, download_headers
+from handoff.core.csr_desk import csat_request
 from handoff.core.customer_tokens import (
     DEFAULT_TTL_SECONDS,
     CustomerTokenError,
@@ -51,6 +53,7 @@ from handoff.core.lifecycle import State
 from handoff.core.outbox import Entry, Outbox, check_message_id, normalize_message
 from handoff.core.redaction import mask_transcript_text
 from handoff.core.resources import Resources
+from handoff.core.resume_links import ResumeLinks
 from handoff.core.settings import REPO_ROOT, HandoffConfig, load_config
 from handoff.core.store import HandoffStore
 from handoff.core.text_rules import check_text, describe, first_forbidden
@@ -217,8 +220,15 @@ class OutboxOutput(OutputChannel):
     async def send_text_with_buttons(
         self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
     ) -> None:
-        """A reply with buttons (``title`` + ``payload``; ``url`` kept for link buttons)."""
-        await self.append(recipient_id, {"text": text or "", "buttons": _buttons(buttons)})
+        """A reply with buttons (``title`` + ``payload``; ``url`` kept for link buttons).
+
+        The bot's "did that solve it?" (an action asks it) gets the follow-up's ``kind``,
+        as the CSR close path's question has.
+        """
+        message = {"text": text or "", "buttons": _buttons(buttons)}
+        if followup.is_request(message["buttons"]):
+            message["kind"] = followup.KIND
+        await self.append(recipient_id, message)
 
     async def send_quick_replies(
         self, recipient_id: Text, text: Text, quick_replies: List[Dict[Text, Any]], **kwargs: Any
@@ -318,9 +328,19 @@ class WidgetInput(InputChannel):
         return self.resources.store
 
     @property
+    def resume_links(self) -> ResumeLinks:
+        """Mails' resume links (signed with the same handoff secret as customer tokens)."""
+        return self.resources.resume_links
+
+    @property
     def attachments(self) -> Attachments:
         """Files customers send to CSRs."""
         return self.resources.attachments
+
+    @property
+    def followups(self) -> followup.Followups:
+        """The "did that solve it?" questions and their answers."""
+        return self.resources.followups
 
     async def close(self) -> None:
         """Close the Redis client (the next use opens a new one)."""
@@ -451,8 +471,23 @@ class WidgetInput(InputChannel):
     # -- what the routes do --
 
     async def open_session(self, request: Request) -> Dict[str, Any]:
-        """Resume the conversation of a valid bearer token, or start a new one."""
-        metadata = _clean_metadata(_json_object(request.body, required=False))
+        """Resume the conversation of a valid bearer token, or start a new one.
+
+        A body with ``resume`` (the token of a mail's resume link) opens that link's
+        conversation instead, whatever the bearer token, and answers with the customer's
+        side of the thread (``history``), which the outbox does not hold.
+
+        Raises:
+            ResumeLinkError: the resume token is tampered with, expired or no resume token.
+        """
+        body = _json_object(request.body, required=False)
+        metadata = _clean_metadata(body)
+        if "resume" in body:
+            conv_id, ticket_id = self.resume_links.verify(body["resume"])
+            issued = self.tokens.issue(conv_id)
+            await self._remember_metadata(conv_id, metadata)
+            history = await self._customer_history(conv_id, ticket_id)
+            return {**issued.to_dict(), "resumed": True, "ticket_id": ticket_id, "history": history}
         conv_id = None
         bearer = _bearer(request)
         if bearer:
@@ -473,6 +508,41 @@ class WidgetInput(InputChannel):
         await self._remember_metadata(conv_id, metadata)
         return {**issued.to_dict(), "resumed": resumed}
 
+    async def _customer_history(
+        self, conv_id: str, ticket_id: Optional[str]
+    ) -> List[Dict[str, Any]]:
+        """The customer's messages of a conversation, each placed after an outbox entry.
+
+        From the handoff transcript, plus the ticket's replies by email. ``after`` is the
+        id of the newest outbox entry older than the message (None: before them all), as
+        the widget anchors the messages it sends itself.
+        """
+        messages = [
+            {"text": m.get("text", ""), "timestamp": float(m.get("timestamp") or 0), "via": "chat"}
+            for m in await self.store.transcript(conv_id)
+            if m.get("sender") == "customer" and m.get("text")
+        ]
+        if ticket_id:
+            seen = {m["text"] for m in messages}
+            try:
+                thread = await self.resources.tickets.thread(ticket_id)
+            except errors.NotFound:
+                thread = []
+            messages += [
+                {"text": m["text"], "timestamp": float(m.get("at") or 0), "via": "email"}
+                for m in thread
+                if m.get("sender") == "customer"
+                and m.get("via") == "email"
+                and m.get("text")
+                and m["text"] not in seen
+            ]
+        ids = [entry_id for entry_id, _ in await self.outbox.read_after(conv_id, None, count=1000)]
+        stamps = [int(entry_id.split("-")[0]) for entry_id in ids]
+        for message in messages:
+            before = bisect.bisect_right(stamps, int(message["timestamp"] * 1000))
+            message["after"] = ids[before - 1] if before else None
+        return sorted(messages, key=lambda m: m["timestamp"])
+
     async def handle_text(
         self, request: Request, on_new_message: OnNewMessage, conv_id: str, text: Any, metadata: Any
     ) -> Tuple[int, List[Entry]]:
@@ -484,7 +554,8 @@ class WidgetInput(InputChannel):
 
         Raises:
             InvalidInput, PayloadTooLarge, TooManyRequests, Conflict: empty, too long,
-                rate-limited, or a rating that cannot count.
+                rate-limited, a rating that cannot count, or an answer to no open
+                follow-up question.
         """
         text = self._check_text(text)
         metadata = _clean_metadata(metadata)
@@ -493,6 +564,10 @@ class WidgetInput(InputChannel):
         score = await self._rating(conv_id, text)
         if score is not None:
             await self._rate(conv_id, score, output)
+            return 200, output.entries
+        solved = await self._followup_answer(conv_id, text)
+        if solved is not None:
+            await self._answer_followup(conv_id, solved, output)
             return 200, output.entries
         state = await self._state(conv_id)
         metadata = await self._remember_metadata(conv_id, metadata)
@@ -664,29 +739,52 @@ class WidgetInput(InputChannel):
             if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
                 raise errors.InvalidInput("csat_score must be an integer from 1 to 5")
             return score
-        if stripped in ("1", "2", "3", "4", "5") and await self._rating_requested(conv_id):
+        if stripped in ("1", "2", "3", "4", "5") and await self._newest_kind(conv_id) == (
+            "csat_request"
+        ):
             return int(stripped)
         return None
 
-    async def _rating_requested(self, conv_id: str) -> bool:
+    async def _newest_kind(self, conv_id: str) -> Optional[str]:
         # A read-only peek at the newest outbox message (Outbox exposes only its id).
         newest = await self.redis.xrevrange(keys.outbox(conv_id), count=1)
         if not newest:
-            return False
+            return None
         try:
             message = json.loads(newest[0][1].get("message", "{}"))
         except ValueError:
-            return False
-        return isinstance(message, dict) and message.get("kind") == "csat_request"
+            return None
+        return message.get("kind") if isinstance(message, dict) else None
 
     async def _rate(self, conv_id: str, score: int, output: OutboxOutput) -> None:
         try:
-            await self.store.set_csat(conv_id, score)
+            if await self.followups.csat_for(conv_id) == "bot":
+                await self.followups.rate(conv_id, score)  # a case the bot finished
+            else:
+                await self.store.set_csat(conv_id, score)
         except (errors.ConversationNotFound, errors.InvalidTransition) as exc:
             raise errors.Conflict(
                 "only a chat closed by our support team can be rated", code="cannot_rate"
             ) from exc
         await output.append(conv_id, {"kind": "csat_thanks", "text": THANKS_TEXT})
+
+    async def _followup_answer(self, conv_id: str, text: str) -> Optional[bool]:
+        """True/False if ``text`` answers "did that solve it?", else None.
+
+        A typed yes or no counts only while the question is the newest message, so a "no"
+        to any other question still reaches the bot.
+        """
+        solved = followup.parse_answer(text, typed_answers=True)
+        if solved is None or followup.is_payload(text):
+            return solved
+        return solved if await self._newest_kind(conv_id) == followup.KIND else None
+
+    async def _answer_followup(self, conv_id: str, solved: bool, output: OutboxOutput) -> None:
+        answer = await self.followups.answer(conv_id, solved)
+        for message in answer.replies():
+            await output.append(conv_id, message)
+        if answer.ask_csat:
+            await output.append(conv_id, csat_request())
 
     async def _remember_metadata(self, conv_id: str, given: Dict[str, str]) -> Dict[str, str]:
         """Merge ``given`` into what the widget reported before; return the merged view."""

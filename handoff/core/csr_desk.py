@@ -16,6 +16,7 @@ from handoff.core import lifecycle
 from handoff.core.auth import Auth, Identity
 from handoff.core.conversation import Conversation
 from handoff.core.errors import InvalidInput, InvalidTransition, NotAssignee, UpstreamError
+from handoff.core.followup import Followups
 from handoff.core.lifecycle import Event, State
 from handoff.core.outbox import Outbox
 from handoff.core.store import RESOLUTION_CHARS, HandoffStore
@@ -58,6 +59,8 @@ class HandoffService:
         auth: Accounts (to check transfer targets).
         resume_action: Run after a release so the bot greets back; empty to skip.
         max_message_chars: Longest CSR message or note.
+        followups: Asks "did that solve it?" after a close (CSAT follows the answer);
+            without it a close asks for the rating straight away.
     """
 
     def __init__(
@@ -69,12 +72,14 @@ class HandoffService:
         *,
         resume_action: str = "action_handback",
         max_message_chars: int = 2000,
+        followups: Optional[Followups] = None,
     ):
         """Wire the collaborators."""
         self.store = store
         self.outbox = outbox
         self.rasa = rasa
         self.auth = auth
+        self.followups = followups
         self._resume_action = resume_action
         self._max_chars = max_message_chars
 
@@ -161,7 +166,11 @@ class HandoffService:
         return {"conversation": conv, "bot_greeted": await self._greet(conv_id)}
 
     async def close(self, conv_id: str, who: Identity, resolution: Any) -> Conversation:
-        """Close the conversation, let the bot answer later messages, and ask for a rating."""
+        """Close the conversation, let the bot answer later messages, and ask how it went.
+
+        With follow-ups the customer is asked "did that solve it?" first; the rating comes
+        after the answer (:mod:`handoff.core.followup`). Without, the rating comes now.
+        """
         if not isinstance(resolution, str) or not resolution.strip():
             raise InvalidInput("`resolution` is required (e.g. solved, refund_issued, spam)")
         resolution = check_text(resolution, "resolution", max_chars=RESOLUTION_CHARS).strip()
@@ -171,7 +180,13 @@ class HandoffService:
         await self.rasa.resume(conv_id)
         conv = await self.store.close(conv_id, resolution, by=who.username, admin=who.is_admin)
         await self._notify(conv_id, "This chat has been closed. Thanks for contacting us!")
-        await self.outbox.append(conv_id, csat_request())
+        if self.followups is None:
+            await self.outbox.append(conv_id, csat_request())
+            return conv
+        question = await self.followups.ask(
+            conv_id, resolver="csr", csr=conv.assigned_to or who.username, reason=conv.reason or "-"
+        )
+        await self.outbox.append(conv_id, question)
         return conv
 
     async def _precheck(self, conv_id: str, who: Identity, event: Event) -> None:

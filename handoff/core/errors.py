@@ -104,6 +104,17 @@ class ConversationNotFound(NotFound):
         self.conv_id = conv_id
 
 
+class TicketNotFound(NotFound):
+    """No ticket has this id (never opened, or erased)."""
+
+    code = "ticket_not_found"
+
+    def __init__(self, ticket_id: str):
+        """Create the error for one ticket id."""
+        super().__init__(f"no ticket {ticket_id!r}")
+        self.ticket_id = ticket_id
+
+
 class AccountNotFound(NotFound):
     """No account has this username."""
 

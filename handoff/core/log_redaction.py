@@ -25,8 +25,10 @@ REDACTED = "[redacted]"
 
 # Every HS256 JWT (CSR and customer tokens) starts with the base64 of '{"', i.e. "eyJ".
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+# `key`: the inbound email webhook's secret (POST /api/inbound/email?key=...).
 _QUERY = re.compile(
-    r"(?i)([?&;](?:token|access_token|auth_token|api_key|apikey|password|secret)=)[^&#\s'\"]+"
+    r"(?i)([?&;](?:token|access_token|auth_token|api_key|apikey|password|secret|key)=)"
+    r"[^&#\s'\"]+"
 )
 _BEARER = re.compile(r"(?i)(\bbearer\s+)[^\s'\",;]+")
 _JSON_FIELD = re.compile(

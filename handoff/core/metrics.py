@@ -3,7 +3,11 @@
 Each kind of sample is a sorted set scored by time, so "since T" is a range
 query and old samples are trimmed by score. The writers take a pipeline that
 is already in MULTI, so a sample exists exactly when the change it measures
-was committed (a lost claim race records no wait).
+was committed (a lost claim race records no wait). Samples carry the CSR and the
+escalation reason, which the metrics page filters by.
+
+The reading side, :func:`summary` and :func:`series`, hands the samples of a period to
+:mod:`handoff.core.metric_figures`, which computes the figures (docs/handoff.md, "Metrics").
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any, Dict, List, Optional
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from handoff.core import keys, stats
+from handoff.core import keys, metric_figures
 
 _ALL = (
     keys.METRICS_STARTED,
@@ -30,6 +34,17 @@ _ALL = (
     keys.METRICS_TICKETS_SOLVED,
 )
 RECENT_WAITS = 50
+# Samples field -> the sorted set holding those samples (JSON members).
+_SAMPLE_KEYS = {
+    "escalations": keys.METRICS_ESCALATIONS,
+    "waits": keys.METRICS_WAITS,
+    "first_replies": keys.METRICS_FIRST_REPLIES,
+    "csat": keys.METRICS_CSAT,
+    "followups": keys.METRICS_FOLLOWUPS,
+    "reopens": keys.METRICS_REOPENS,
+    "ticket_replies": keys.METRICS_TICKET_REPLIES,
+    "tickets_solved": keys.METRICS_TICKETS_SOLVED,
+}
 
 
 def started(pipe: Pipeline, conv_id: str, at: float) -> None:
@@ -44,14 +59,37 @@ def escalated(pipe: Pipeline, conv_id: str, reason: str, at: float) -> None:
     pipe.zadd(keys.METRICS_ESCALATIONS, {_sample(conv=conv_id, reason=reason, at=at): at})
 
 
-def waited(pipe: Pipeline, conv_id: str, wait: float, position: int, at: float) -> None:
-    """How long a claimed conversation waited, and where it entered the queue."""
-    pipe.zadd(keys.METRICS_WAITS, {_sample(conv=conv_id, wait=wait, position=position, at=at): at})
+def waited(
+    pipe: Pipeline,
+    conv_id: str,
+    wait: float,
+    position: int,
+    at: float,
+    *,
+    csr: Optional[str] = None,
+    reason: Optional[str] = None,
+) -> None:
+    """How long a claimed conversation waited, and where it entered the queue.
+
+    Args:
+        csr: Who claimed it; ``reason``: why it escalated (both for the filters).
+    """
+    sample = _sample(conv=conv_id, wait=wait, position=position, csr=csr, reason=reason, at=at)
+    pipe.zadd(keys.METRICS_WAITS, {sample: at})
 
 
-def first_reply(pipe: Pipeline, conv_id: str, seconds: float, at: float) -> None:
-    """Seconds from escalation to the CSR's first message."""
-    pipe.zadd(keys.METRICS_FIRST_REPLIES, {_sample(conv=conv_id, seconds=seconds, at=at): at})
+def first_reply(
+    pipe: Pipeline,
+    conv_id: str,
+    seconds: float,
+    at: float,
+    *,
+    csr: Optional[str] = None,
+    reason: Optional[str] = None,
+) -> None:
+    """Seconds from escalation to the CSR's (``csr``) first message."""
+    sample = _sample(conv=conv_id, seconds=seconds, csr=csr, reason=reason, at=at)
+    pipe.zadd(keys.METRICS_FIRST_REPLIES, {sample: at})
 
 
 def rated(
@@ -61,11 +99,23 @@ def rated(
     previous: Optional[int],
     score: int,
     at: float,
+    *,
+    csr: Optional[str] = None,
+    reason: Optional[str] = None,
 ) -> None:
-    """A CSAT rating; a re-rating of the same closed conversation replaces the old one."""
+    """A CSAT rating; a re-rating of the same closed conversation replaces the old one.
+
+    Args:
+        csr: The CSR who closed it; ``reason``: why it had escalated.
+    """
     if previous is not None:
-        pipe.zrem(keys.METRICS_CSAT, _csat_member(conv_id, closed_at, previous))
-    pipe.zadd(keys.METRICS_CSAT, {_csat_member(conv_id, closed_at, score): at})
+        # The rating replaced may predate csr/reason in the samples: drop either form.
+        pipe.zrem(
+            keys.METRICS_CSAT,
+            _csat_member(conv_id, closed_at, previous, csr, reason),
+            _sample(conv=conv_id, closed_at=closed_at, score=previous),
+        )
+    pipe.zadd(keys.METRICS_CSAT, {_csat_member(conv_id, closed_at, score, csr, reason): at})
 
 
 def followup_answered(
@@ -159,44 +209,87 @@ async def recent_waits_per_position(redis: Redis, count: int = RECENT_WAITS) -> 
 
 
 async def summary(redis: Redis, since: Optional[float] = None) -> Dict[str, Any]:
-    """Containment, escalations, waits, reply times and CSAT since ``since`` (epoch seconds).
+    """Every figure since ``since`` (epoch seconds), without buckets or filters.
 
     Containment counts conversations *started* since then that never escalated;
-    the other figures count events since then.
+    the other figures count events since then (:func:`metric_figures.figures`).
     """
-    low: Any = "-inf" if since is None else since
-    conversations = await redis.zrangebyscore(keys.METRICS_STARTED, low, "+inf")
-    firsts = await redis.zmscore(keys.METRICS_ESCALATED, conversations) if conversations else []
-    n_escalated = sum(1 for score in firsts if score is not None)
-    reasons = Counter(s["reason"] for s in await _samples(redis, keys.METRICS_ESCALATIONS, low))
-    waits = [s["wait"] for s in await _samples(redis, keys.METRICS_WAITS, low)]
-    replies = [s["seconds"] for s in await _samples(redis, keys.METRICS_FIRST_REPLIES, low)]
-    ratings = [s["score"] for s in await _samples(redis, keys.METRICS_CSAT, low)]
-    total = len(conversations)
+    samples = await read_samples(redis, since, None)
+    reasons = Counter(s["reason"] for s in samples.escalations)
     return {
         "since": since,
-        "conversations": total,
-        "escalated_conversations": n_escalated,
-        "containment_rate": (total - n_escalated) / total if total else None,
-        "escalations": sum(reasons.values()),
+        **metric_figures.figures(samples),
         "escalations_by_reason": dict(reasons),
-        "queue_wait_seconds": _distribution(waits),
-        "first_reply_seconds": _distribution(replies),
-        "csat": {"average": stats.mean(ratings), "count": len(ratings)},
         "queue_length": await redis.zcard(keys.QUEUE),
     }
 
 
-def _distribution(values: List[float]) -> Dict[str, Any]:
+async def series(
+    redis: Redis,
+    *,
+    since: float,
+    until: float,
+    bucket: str = "day",
+    reason: Optional[str] = None,
+    csr: Optional[str] = None,
+    timezone: str,
+) -> Dict[str, Any]:
+    """The figures of ``[since, until)`` per day or week of ``timezone``, and their totals.
+
+    Args:
+        since: Epoch seconds, inclusive.
+        until: Epoch seconds, exclusive.
+        bucket: ``day`` or ``week`` (Monday to Sunday).
+        reason: Only samples of this escalation reason (or bot flow, for follow-ups).
+        csr: Only samples of this CSR.
+        timezone: IANA zone the days start in (the business hours' zone).
+
+    Returns:
+        ``buckets`` (oldest first, empty ones too), ``totals`` over the whole range and
+        ``choices``: the reasons and CSRs the range's samples name, for the filters.
+        ``reopen_rate`` is reopens divided by cases finished (follow-ups answered plus
+        tickets solved) in the same bucket; docs/handoff.md defines every figure.
+    """
+    samples = await read_samples(redis, since, until)
+    filters = metric_figures.Filters(reason=reason, csr=csr)
+    buckets = metric_figures.series(
+        samples, since=since, until=until, bucket=bucket, timezone=timezone, filters=filters
+    )
     return {
-        "median": stats.median(values),
-        "p90": stats.percentile(values, 90),
-        "count": len(values),
+        "since": since,
+        "until": until,
+        "bucket": bucket,
+        "timezone": timezone,
+        "reason": reason,
+        "csr": csr,
+        "buckets": buckets,
+        "totals": metric_figures.figures(samples, filters),
+        "choices": metric_figures.choices(samples),
     }
 
 
-async def _samples(redis: Redis, key: str, low: Any) -> List[Dict[str, Any]]:
-    return [json.loads(s) for s in await redis.zrangebyscore(key, low, "+inf")]
+async def read_samples(
+    redis: Redis, since: Optional[float], until: Optional[float]
+) -> metric_figures.Samples:
+    """Every sample with a time in ``[since, until)`` (None: unbounded), with its ``at``."""
+    low: Any = "-inf" if since is None else since
+    high: Any = "+inf" if until is None else f"({until!r}"
+    started = await redis.zrangebyscore(keys.METRICS_STARTED, low, high, withscores=True)
+    ids = [conv_id for conv_id, _ in started]
+    firsts = await redis.zmscore(keys.METRICS_ESCALATED, ids) if ids else []
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in _SAMPLE_KEYS.values():
+            pipe.zrangebyscore(key, low, high, withscores=True)
+        rows_of_each = await pipe.execute()
+    found: Dict[str, Any] = {
+        kind: [{**json.loads(member), "at": at} for member, at in rows]
+        for kind, rows in zip(_SAMPLE_KEYS, rows_of_each, strict=True)
+    }
+    found["started"] = [
+        {"conv": conv_id, "at": at, "escalated": first is not None}
+        for (conv_id, at), first in zip(started, firsts, strict=True)
+    ]
+    return metric_figures.Samples(**found)
 
 
 def _sample(**fields: Any) -> str:
@@ -204,5 +297,7 @@ def _sample(**fields: Any) -> str:
     return json.dumps(fields, sort_keys=True)
 
 
-def _csat_member(conv_id: str, closed_at: Optional[float], score: int) -> str:
-    return _sample(conv=conv_id, closed_at=closed_at, score=score)
+def _csat_member(
+    conv_id: str, closed_at: Optional[float], score: int, csr: Optional[str], reason: Optional[str]
+) -> str:
+    return _sample(conv=conv_id, closed_at=closed_at, score=score, csr=csr, reason=reason)

@@ -19,9 +19,16 @@ import redis.asyncio as aioredis
 
 from handoff.core.attachments import Attachments
 from handoff.core.auth import Auth
+from handoff.core.availability import Availability
+from handoff.core.customers import CustomerProfiles
+from handoff.core.followup import Followups
+from handoff.core.mail import MailOutbox
 from handoff.core.outbox import Outbox
+from handoff.core.resume_links import ResumeLinks
 from handoff.core.settings import HandoffConfig
+from handoff.core.sla import SlaPolicy
 from handoff.core.store import HandoffStore
+from handoff.core.tickets import TicketDesk
 
 DAY = 86400
 
@@ -87,6 +94,21 @@ class Resources:
         )
 
     @cached_property
+    def mail_outbox(self) -> MailOutbox:
+        """The durable queue of mails to customers (sent by the service's mailers)."""
+        return MailOutbox(self.redis)
+
+    @cached_property
+    def resume_links(self) -> ResumeLinks:
+        """Signed links in mails that reopen a conversation in the widget."""
+        email = self.settings.email
+        return ResumeLinks(
+            self.settings.secret,
+            page_url=email.resume_page_url,
+            ttl_seconds=email.link_ttl_days * DAY,
+        )
+
+    @cached_property
     def auth(self) -> Auth:
         """CSR and admin accounts, logins and tokens."""
         settings = self.settings
@@ -98,6 +120,43 @@ class Resources:
             lockout_seconds=settings.login_lockout_seconds,
             max_address_failures=settings.login_max_failures_per_address,
         )
+
+    @cached_property
+    def followups(self) -> Followups:
+        """The "did that solve it?" questions and their answers (first-contact resolution)."""
+        settings = self.settings
+        return Followups(
+            self.redis,
+            self.store,
+            metrics_retention_seconds=settings.metrics_retention_days * DAY,
+        )
+
+    @cached_property
+    def availability(self) -> Availability:
+        """Team away mode (the bot offers tickets instead of the live queue)."""
+        return Availability(self.redis)
+
+    @cached_property
+    def tickets(self) -> TicketDesk:
+        """The ticket inbox, with SLA targets counted in the team's business hours."""
+        settings = self.settings
+        return TicketDesk(
+            self.redis,
+            self.store,
+            sla=SlaPolicy(settings.business_hours, settings.tickets.sla),
+            mail_outbox=self.mail_outbox,
+            resume_links=self.resume_links,
+            secret=settings.secret,
+            outbox=self.outbox,
+            auth=self.auth,
+            email_settings=settings.email,
+            max_message_chars=settings.max_message_chars,
+        )
+
+    @cached_property
+    def customers(self) -> CustomerProfiles:
+        """Who a verified customer is: their conversations, proved orders and tickets."""
+        return CustomerProfiles(self.redis, self.settings.secret, tickets=self.tickets)
 
     async def close(self) -> None:
         """Close the Redis client this object built; the next use builds a new one."""

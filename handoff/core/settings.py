@@ -8,8 +8,11 @@ validated once, in :func:`load_config`, so the rest of the service can trust it.
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
+import hashlib
 import logging
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
@@ -109,6 +112,125 @@ RETRAINING_ENV_OVERRIDES: Dict[str, Tuple[str, Callable[[str], Any]]] = {
 }
 
 
+def _flag(raw: str) -> bool:
+    """An on/off environment value: 1/true/yes/on or 0/false/no/off."""
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _auto_flag(raw: str) -> Optional[bool]:
+    """Like :func:`_flag`, or ``auto`` for None (decided when connecting)."""
+    return None if raw.strip().lower() == "auto" else _flag(raw)
+
+
+# environment variable -> (key of the ``email:`` section, parser)
+EMAIL_ENV_OVERRIDES: Dict[str, Tuple[str, Callable[[str], Any]]] = {
+    "HANDOFF_SMTP_HOST": ("smtp_host", str),
+    "HANDOFF_SMTP_PORT": ("smtp_port", int),
+    "HANDOFF_SMTP_USERNAME": ("smtp_username", str),
+    "HANDOFF_SMTP_PASSWORD": ("smtp_password", str),
+    "HANDOFF_SMTP_STARTTLS": ("smtp_starttls", _auto_flag),
+    "HANDOFF_SMTP_TLS": ("smtp_tls", _flag),
+    "HANDOFF_MAIL_FROM": ("from_address", str),
+    "HANDOFF_MAIL_REPLY_TO": ("reply_to_address", str),
+    "HANDOFF_INBOUND_EMAIL_SECRET": ("inbound_secret", str),
+    "HANDOFF_RESUME_PAGE_URL": ("resume_page_url", str),
+}
+
+_EMAIL_ADDRESS = re.compile(r"^[^@\s<>\"',;]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$")
+MIN_INBOUND_SECRET = 16
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    """Email to customers over SMTP, and their replies through the inbound webhook.
+
+    Email is off while ``smtp_host`` is empty: ticket replies then only reach the chat.
+
+    Attributes:
+        smtp_host: The SMTP server (relay or provider); empty disables email.
+        smtp_port: Its port (587 submission with STARTTLS, 465 implicit TLS, 25 relay).
+        smtp_username: Login; empty sends without authenticating.
+        smtp_password: Its password (set it with ``HANDOFF_SMTP_PASSWORD``, not in a file).
+        smtp_starttls: Upgrade the connection with STARTTLS: True requires it, False never,
+            None (``auto``) when the server offers it.
+        smtp_tls: Connect with implicit TLS (port 465); excludes ``smtp_starttls: true``.
+        smtp_timeout_seconds: Timeout of the connection and of each SMTP command.
+        from_address: The sender customers see.
+        from_name: Its display name.
+        reply_to_address: Where replies go (default ``from_address``). With an inbound
+            secret, each mail's Reply-To is ``local+<ticket>-<signature>@domain`` of it,
+            so the inbound webhook knows the ticket and no one can forge another's address.
+        resume_page_url: A page embedding the widget; the resume link of a mail opens it
+            with ``#resume=<token>`` (default: the service's own ``/demo`` page).
+        link_ttl_days: How long a resume link works.
+        inbound_secret: The ``key`` of ``POST /api/inbound/email``; empty turns the
+            webhook off (404). Also keys the signature of reply addresses.
+        max_attempts: Sending attempts of one mail before it is kept as failed.
+        retry_base_seconds: Wait before the first retry; doubled for every further one.
+        retry_max_seconds: The longest wait between two attempts.
+    """
+
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_starttls: Optional[bool] = None
+    smtp_tls: bool = False
+    smtp_timeout_seconds: float = 30.0
+    from_address: str = "support@shop.example"
+    from_name: str = "Harbor & Pine Support"
+    reply_to_address: str = ""
+    resume_page_url: str = "http://127.0.0.1:5080/demo"
+    link_ttl_days: int = 30
+    inbound_secret: str = field(default="", repr=False)
+    max_attempts: int = 6
+    retry_base_seconds: float = 30.0
+    retry_max_seconds: float = 3600.0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether mail is sent at all (an SMTP server is configured)."""
+        return bool(self.smtp_host)
+
+    @property
+    def inbound_enabled(self) -> bool:
+        """Whether the inbound webhook accepts customers' replies."""
+        return bool(self.inbound_secret)
+
+    @property
+    def replies_to(self) -> str:
+        """The address replies go to, before the per-ticket tag is added."""
+        return self.reply_to_address or self.from_address
+
+
+# environment variable -> (key of the ``retention:`` section, parser)
+RETENTION_ENV_OVERRIDES: Dict[str, Tuple[str, Callable[[str], Any]]] = {
+    "HANDOFF_CUSTOMER_DATA_DAYS": ("customer_data_days", int),
+    "HANDOFF_RETENTION_SWEEP_MINUTES": ("sweep_interval_minutes", int),
+}
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """How long customer data is kept (:mod:`handoff.core.retention`).
+
+    Attributes:
+        customer_data_days: A conversation (record, transcript, notes, files, outbox, Rasa
+            tracker, review items, the customer's link to it) and a ticket (with its
+            thread and notes) are deleted once nothing happened in them for this long.
+        sweep_interval_minutes: How often the handoff service looks for such data (one
+            instance sweeps at a time, whatever the number of instances).
+    """
+
+    customer_data_days: int = 365
+    sweep_interval_minutes: int = 60
+
+
 @dataclass(frozen=True)
 class BusinessHours:
     """When CSRs are expected to be at work.
@@ -190,6 +312,107 @@ class RetrainingConfig:
 
 
 @dataclass(frozen=True)
+class TicketSla:
+    """The service-level targets of one ticket priority, in business hours.
+
+    Attributes:
+        first_reply_hours: Business hours from opening to the first public reply.
+        resolution_hours: Business hours from opening to solved.
+    """
+
+    first_reply_hours: float
+    resolution_hours: float
+
+
+def _default_ticket_sla() -> Dict[str, TicketSla]:
+    return {
+        "urgent": TicketSla(1.0, 8.0),
+        "high": TicketSla(4.0, 24.0),
+        "normal": TicketSla(8.0, 40.0),
+        "low": TicketSla(24.0, 80.0),
+    }
+
+
+@dataclass(frozen=True)
+class TicketsConfig:
+    """Settings of the ticket inbox (the ``tickets:`` section).
+
+    Attributes:
+        sla: Priority -> first-reply and resolution targets, counted in
+            ``business_hours`` (see :mod:`handoff.core.sla`).
+    """
+
+    sla: Mapping[str, TicketSla] = field(default_factory=_default_ticket_sla)
+
+
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    """One receiver of the signed lifecycle events (:mod:`handoff.delivery.webhooks`).
+
+    Attributes:
+        url: Where events are POSTed (http or https).
+        secret_env: The environment variable holding the signing secret; the secret is
+            never written in a file.
+        events: Event type patterns it wants (``conversation.*``, ``ticket.solved``, ``*``).
+        name: Names its consumer group (default: from the URL); keep it when the URL
+            changes, or the new URL starts with the events after the change.
+    """
+
+    url: str
+    secret_env: str
+    events: Tuple[str, ...] = ("*",)
+    name: str = ""
+
+    @property
+    def group(self) -> str:
+        """The consumer group delivering to this endpoint, one per endpoint."""
+        if self.name:
+            return f"webhook:{self.name}"
+        return "webhook:" + hashlib.sha256(self.url.encode()).hexdigest()[:16]
+
+    def wants(self, event_type: str) -> bool:
+        """Whether an event of ``event_type`` goes to this endpoint."""
+        return any(fnmatch.fnmatchcase(event_type, pattern) for pattern in self.events)
+
+    def secret(self, env: Optional[Mapping[str, str]] = None) -> str:
+        """The signing secret, read from ``secret_env``.
+
+        Raises:
+            ConfigError: the variable is unset or too short.
+        """
+        value = (os.environ if env is None else env).get(self.secret_env, "")
+        if len(value) < MIN_WEBHOOK_SECRET:
+            raise ConfigError(
+                f"webhooks: set {self.secret_env} to a secret of at least "
+                f"{MIN_WEBHOOK_SECRET} characters for {self.url}"
+            )
+        return value
+
+
+MIN_WEBHOOK_SECRET = 16
+
+
+@dataclass(frozen=True)
+class WebhooksConfig:
+    """The ``webhooks:`` section: who hears of every lifecycle event, and how hard we try.
+
+    Attributes:
+        endpoints: The receivers; none turns delivery off.
+        max_attempts: Attempts of one delivery before it goes to ``handoff:webhook_failed``.
+        timeout_seconds: Timeout of one attempt (connect and answer).
+        retry_base_seconds: Wait before the first retry; doubled for each further one,
+            with random jitter.
+        retry_max_seconds: The longest wait between two attempts.
+    """
+
+    endpoints: Tuple[WebhookEndpoint, ...] = ()
+    max_attempts: int = 8
+    timeout_seconds: float = 10.0
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 600.0
+
+
+@dataclass(frozen=True)
 class HandoffConfig:
     """Everything the handoff service needs to know about its environment.
 
@@ -230,6 +453,10 @@ class HandoffConfig:
             embedding the widget. Empty: the service's own address (see
             :meth:`websocket_origins`). ``*`` allows any page.
         retraining: Settings of the admins' retraining tools.
+        email: Email to customers (SMTP) and their replies (inbound webhook).
+        tickets: Settings of the ticket inbox (SLA targets per priority).
+        retention: How long customer data is kept.
+        webhooks: Signed, retried POSTs of every lifecycle event to the store's tools.
     """
 
     environment: str = "dev"
@@ -270,6 +497,10 @@ class HandoffConfig:
     openapi_file: Path = REPO_ROOT / "docs" / "handoff-api.openapi.yaml"
     allowed_origins: Tuple[str, ...] = ()
     retraining: RetrainingConfig = field(default_factory=RetrainingConfig)
+    email: EmailSettings = field(default_factory=EmailSettings)
+    tickets: TicketsConfig = field(default_factory=TicketsConfig)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
 
     def websocket_origins(self) -> Tuple[str, ...]:
         """The origins allowed to open a WebSocket, normalised (``allowed_origins``).
@@ -349,6 +580,22 @@ def load_config(
             retraining[key] = _parse(var, env[var], parse)
     if retraining is not None:
         values["retraining"] = retraining
+    section = values.get("email")
+    email = dict(section) if isinstance(section, Mapping) else section
+    for var, (key, parse) in EMAIL_ENV_OVERRIDES.items():
+        if env.get(var, "") != "":
+            email = dict(email or {})
+            email[key] = _parse(var, env[var], parse)
+    if email is not None:
+        values["email"] = email
+    section = values.get("retention")
+    retention = dict(section) if isinstance(section, Mapping) else section
+    for var, (key, parse) in RETENTION_ENV_OVERRIDES.items():
+        if env.get(var, "") != "":
+            retention = dict(retention or {})
+            retention[key] = _parse(var, env[var], parse)
+    if retention is not None:
+        values["retention"] = retention
     if not values.get("rasa_token"):
         values["rasa_token"] = shared_rasa_token(Path(values.get("project_dir") or REPO_ROOT))
     return from_mapping(values)
@@ -384,9 +631,17 @@ def from_mapping(values: Mapping[str, Any]) -> HandoffConfig:
             values[key] = Path(values[key])
     if "allowed_origins" in values:
         values["allowed_origins"] = _allowed_origins(values["allowed_origins"])
+    if "webhooks" in values:
+        values["webhooks"] = _webhooks(values["webhooks"] or {})
+    if "tickets" in values:
+        values["tickets"] = _tickets(values["tickets"] or {})
     section = values.pop("retraining", None)
+    email = values.pop("email", None)
+    retention = values.pop("retention", None)
     config = replace(HandoffConfig(), **values)
     config = replace(config, retraining=_retraining(section or {}, config))
+    config = replace(config, email=_email(email or {}, config))
+    config = replace(config, retention=_retention(retention or {}))
     _validate(config)
     return config
 
@@ -453,6 +708,125 @@ def _retraining(raw: Mapping[str, Any], top: HandoffConfig) -> RetrainingConfig:
         raise ConfigError(f"retraining: {exc}") from exc
 
 
+def _email(raw: Mapping[str, Any], top: HandoffConfig) -> EmailSettings:
+    """The ``email:`` section; the resume page defaults to the service's own ``/demo``."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("email must be a mapping")
+    values = dict(raw)
+    unknown = set(values) - set(EmailSettings.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"unknown email config keys: {', '.join(sorted(unknown))}")
+    if not values.get("resume_page_url"):
+        host = top.host if top.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        host = f"[{host}]" if ":" in host else host
+        values["resume_page_url"] = f"http://{host}:{top.port}/demo"
+    for key in ("smtp_host", "smtp_username", "smtp_password", "inbound_secret"):
+        if values.get(key) is None:
+            values.pop(key, None)
+    try:
+        return EmailSettings(**values)
+    except TypeError as exc:
+        raise ConfigError(f"email: {exc}") from exc
+
+
+def _retention(raw: Mapping[str, Any]) -> RetentionSettings:
+    """The ``retention:`` section: whole positive numbers of days and minutes."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("retention must be a mapping")
+    unknown = set(raw) - set(RetentionSettings.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"unknown retention config keys: {', '.join(sorted(unknown))}")
+    settings = RetentionSettings(**raw)
+    for name in ("customer_data_days", "sweep_interval_minutes"):
+        value = getattr(settings, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"retention.{name} must be a positive integer")
+    return settings
+
+
+def _tickets(raw: Any) -> TicketsConfig:
+    """The ``tickets:`` section; a priority left out of ``sla`` keeps its default targets."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("tickets must be a mapping")
+    unknown = set(raw) - set(TicketsConfig.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"unknown tickets config keys: {', '.join(sorted(unknown))}")
+    sla = raw.get("sla") or {}
+    if not isinstance(sla, Mapping):
+        raise ConfigError("tickets.sla must map priorities to targets")
+    targets = _default_ticket_sla()
+    for priority, target in sla.items():
+        if priority not in PRIORITIES:
+            raise ConfigError(f"tickets.sla: {priority!r} is not one of {', '.join(PRIORITIES)}")
+        if not isinstance(target, Mapping) or set(target) - set(TicketSla.__dataclass_fields__):
+            raise ConfigError(
+                f"tickets.sla.{priority} must have first_reply_hours and resolution_hours"
+            )
+        default = targets[priority]
+        first = target.get("first_reply_hours", default.first_reply_hours)
+        resolution = target.get("resolution_hours", default.resolution_hours)
+        for name, value in (("first_reply_hours", first), ("resolution_hours", resolution)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"tickets.sla.{priority}.{name} must be a positive number")
+        if resolution < first:
+            raise ConfigError(
+                f"tickets.sla.{priority}: resolution_hours must not be shorter than "
+                "first_reply_hours"
+            )
+        targets[priority] = TicketSla(float(first), float(resolution))
+    return TicketsConfig(sla=targets)
+
+
+def _webhooks(raw: Any) -> WebhooksConfig:
+    """The ``webhooks:`` section (the secrets stay in the environment: ``secret_env``)."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("webhooks must be a mapping")
+    unknown = set(raw) - set(WebhooksConfig.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"unknown webhooks config keys: {', '.join(sorted(unknown))}")
+    values = dict(raw)
+    endpoints = values.pop("endpoints", None) or []
+    if not isinstance(endpoints, list):
+        raise ConfigError("webhooks.endpoints must be a list of {url, secret_env, events}")
+    config = WebhooksConfig(**values, endpoints=tuple(_webhook(e) for e in endpoints))
+    if isinstance(config.max_attempts, bool) or not isinstance(config.max_attempts, int):
+        raise ConfigError("webhooks.max_attempts must be a positive integer")
+    if config.max_attempts < 1:
+        raise ConfigError("webhooks.max_attempts must be a positive integer")
+    for name in ("timeout_seconds", "retry_base_seconds", "retry_max_seconds"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ConfigError(f"webhooks.{name} must be a positive number of seconds")
+    groups = [e.group for e in config.endpoints]
+    if len(groups) != len(set(groups)):
+        raise ConfigError("webhooks.endpoints: two endpoints share a url or name")
+    return config
+
+
+def _webhook(raw: Any) -> WebhookEndpoint:
+    if not isinstance(raw, Mapping) or set(raw) - set(WebhookEndpoint.__dataclass_fields__):
+        raise ConfigError("webhooks.endpoints entries are {url, secret_env, events, name}")
+    url = raw.get("url")
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"webhooks: {url!r} is not an http(s) URL")
+    secret_env = raw.get("secret_env")
+    if not isinstance(secret_env, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", secret_env):
+        raise ConfigError(f"webhooks: {url}: secret_env must name an environment variable")
+    events = raw.get("events", ["*"])
+    if isinstance(events, str):
+        events = [events]
+    if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
+        raise ConfigError(f"webhooks: {url}: events must be a list of patterns like ticket.*")
+    name = raw.get("name") or ""
+    if not isinstance(name, str) or (name and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name)):
+        raise ConfigError(f"webhooks: {url}: name must be 1-64 letters, digits or _.-")
+    return WebhookEndpoint(url=url, secret_env=secret_env, events=tuple(events), name=name)
+
+
 def _time(value: Any) -> dt.time:
     if isinstance(value, dt.time):
         return value
@@ -497,6 +871,7 @@ def _validate(config: HandoffConfig) -> None:
     if not config.secret:
         problems.append("secret must not be empty")
     problems += _retraining_problems(config.retraining)
+    problems += _email_problems(config.email)
     if problems:
         raise ConfigError("invalid handoff config: " + "; ".join(problems))
 
@@ -529,4 +904,49 @@ def _retraining_problems(config: RetrainingConfig) -> List[str]:
     if not isinstance(config.tracker_key_prefix, str) or not config.tracker_key_prefix.isalnum():
         # Rasa ignores a non-alphanumeric prefix and falls back to its default.
         problems.append("retraining.tracker_key_prefix must be alphanumeric (as Rasa requires)")
+    return problems
+
+
+def _email_problems(config: EmailSettings) -> List[str]:
+    problems = []
+    for name in ("smtp_host", "smtp_username", "smtp_password", "from_name", "inbound_secret"):
+        value = getattr(config, name)
+        # A line break in a header value would let it write headers of its own.
+        if not isinstance(value, str) or "\n" in value or "\r" in value:
+            problems.append(f"email.{name} must be text on one line")
+    port = config.smtp_port
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        problems.append("email.smtp_port must be a port number (1-65535)")
+    if config.smtp_starttls not in (True, False, None):
+        problems.append("email.smtp_starttls must be true, false or null (auto)")
+    if not isinstance(config.smtp_tls, bool):
+        problems.append("email.smtp_tls must be true or false")
+    elif config.smtp_tls and config.smtp_starttls is True:
+        problems.append("email.smtp_tls and email.smtp_starttls exclude each other")
+    for name in ("smtp_timeout_seconds", "retry_base_seconds", "retry_max_seconds"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            problems.append(f"email.{name} must be a positive number of seconds")
+    for name in ("link_ttl_days", "max_attempts"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            problems.append(f"email.{name} must be a positive integer")
+    for name in ("from_address", "reply_to_address"):
+        value = getattr(config, name)
+        if not isinstance(value, str) or (value and not _EMAIL_ADDRESS.match(value)):
+            problems.append(f"email.{name} must be an email address like support@shop.example")
+    if not config.from_address:
+        problems.append("email.from_address must not be empty")
+    page = config.resume_page_url
+    try:
+        parts = urlsplit(page) if isinstance(page, str) else None
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
+        problems.append("email.resume_page_url must be an http(s) URL without a #fragment")
+    secret = config.inbound_secret
+    if isinstance(secret, str) and secret and len(secret) < MIN_INBOUND_SECRET:
+        problems.append(
+            f"email.inbound_secret must be at least {MIN_INBOUND_SECRET} characters (or empty)"
+        )
     return problems

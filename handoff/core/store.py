@@ -84,10 +84,11 @@ class Escalation:
 
 
 class HandoffStore:
-    """Conversation records, the queue, tickets and live events in Redis.
+    """Conversation records, the queue and live events in Redis.
 
     The only code that touches those keys; metric samples go through
-    :mod:`handoff.core.metrics`, the outbox and accounts have their own modules.
+    :mod:`handoff.core.metrics`, the outbox, accounts and tickets
+    (:mod:`handoff.core.tickets`) have their own modules.
 
     Args:
         redis: An asyncio Redis client.
@@ -154,11 +155,13 @@ class HandoffStore:
             await self._redis.zrem(keys.QUEUE, *stale)
         return found
 
-    async def tickets(self) -> List[Conversation]:
-        """Conversations left as tickets, newest first."""
-        ids = await self._redis.zrevrange(keys.TICKETS, 0, -1)
-        records = [await self._load(self._redis, conv_id) for conv_id in ids]
-        return [r for r in records if r is not None]
+    async def tickets(self) -> List[str]:
+        """Ticket ids, newest first (the tickets: :class:`handoff.core.tickets.TicketDesk`).
+
+        ``handoff:tickets`` indexes tickets, not conversations: a conversation left as a
+        ticket gets a ticket record of its own (``TicketDesk.open_from_conversation``).
+        """
+        return await self._redis.zrevrange(keys.TICKETS, 0, -1)
 
     @asynccontextmanager
     async def live_events(self) -> AsyncIterator[AsyncIterator[Dict[str, Any]]]:
@@ -399,7 +402,9 @@ class HandoffStore:
             updated = replace(conv, csat=score, updated_at=now)
 
             def write(pipe: Pipeline) -> None:
-                metrics.rated(pipe, conv_id, conv.closed_at, conv.csat, score, now)
+                metrics.rated(
+                    pipe, conv_id, conv.closed_at, conv.csat, score, now, **_sample_tags(conv)
+                )
                 self._publish(pipe, "conversation.rated", updated, now)
 
             return updated, write
@@ -428,7 +433,9 @@ class HandoffStore:
             def write(pipe: Pipeline) -> None:
                 pipe.zrem(keys.QUEUE, conv_id)
                 wait = max(0.0, now - (conv.waiting_since or now))
-                metrics.waited(pipe, conv_id, wait, conv.position_at_escalation or 1, now)
+                position = conv.position_at_escalation or 1
+                tags = _sample_tags(updated)
+                metrics.waited(pipe, conv_id, wait, position, now, **tags)
                 self._publish(pipe, "conversation.claimed", updated, now, queue_changed=True)
 
             return updated, write
@@ -549,7 +556,7 @@ class HandoffStore:
                 self._push_transcript(pipe, conv_id, message)
                 if first:
                     seconds = max(0.0, now - (conv.waiting_since or now))
-                    metrics.first_reply(pipe, conv_id, seconds, now)
+                    metrics.first_reply(pipe, conv_id, seconds, now, **_sample_tags(conv))
                 self._publish(pipe, "csr.message", updated, now, message=message)
 
             return updated, write
@@ -557,10 +564,24 @@ class HandoffStore:
         await self._mutate(conv_id, change)
         return message
 
+    async def record_ticket_reply(
+        self, conv_id: str, csr: str, text: str, *, agent: Optional[str] = None
+    ) -> Dict[str, Any]:
+        """Append a CSR's answer to the conversation's ticket to its transcript, in any state.
+
+        Unlike :meth:`record_csr_message`, the conversation need not be assigned: a ticket
+        is answered while the chat is over (``ticket``, ``closed``...). No reply-time
+        metric either: tickets have their own (:func:`metrics.ticket_first_reply`).
+
+        Raises:
+            ConversationNotFound: no record (expired).
+        """
+        return await self._append(conv_id, "csr", text, None, agent=agent or csr)
+
     # ---- metrics -------------------------------------------------------------------------
 
     async def metrics(self, since: Optional[float] = None) -> Dict[str, Any]:
-        """Containment, escalations, waits, reply times and CSAT (see :func:`metrics.summary`)."""
+        """Every figure since ``since``, without buckets (see :func:`metrics.summary`)."""
         return await metrics.summary(self._redis, since)
 
     # ---- internals -----------------------------------------------------------------------
@@ -615,8 +636,6 @@ class HandoffStore:
             def write(pipe: Pipeline) -> None:
                 if was_queued:
                     pipe.zrem(keys.QUEUE, conv_id)
-                if updated.state is State.TICKET:
-                    pipe.zadd(keys.TICKETS, {conv_id: now})
                 self._publish(pipe, event, updated, now, queue_changed=was_queued)
 
             return updated, write
@@ -696,6 +715,11 @@ async def _decode_events(pubsub: Any) -> AsyncIterator[Dict[str, Any]]:
     async for message in pubsub.listen():
         if message.get("type") == "message":
             yield json.loads(message["data"])
+
+
+def _sample_tags(conv: Conversation) -> Dict[str, Optional[str]]:
+    # What the metrics page filters samples by: the CSR who had it and why it escalated.
+    return {"csr": conv.assigned_to, "reason": conv.reason or None}
 
 
 def _check_actor(conv: Conversation, by: str, admin: bool) -> None:

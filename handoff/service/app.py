@@ -21,7 +21,18 @@ from handoff.core.csr_desk import HandoffService
 from handoff.core.rasa_client import NullRasa, RasaClient
 from handoff.core.resources import Resources
 from handoff.core.settings import HandoffConfig
-from handoff.service import admin_routes, pages, routes
+from handoff.delivery.smtp import MailDeliverer
+from handoff.delivery.webhooks import WebhookDeliverer
+from handoff.service import (
+    admin_routes,
+    availability_routes,
+    customer_routes,
+    export_routes,
+    inbound_routes,
+    pages,
+    routes,
+    ticket_routes,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +58,11 @@ def create_app(config: HandoffConfig, name: Optional[str] = None) -> Sanic:
     app.register_listener(_close, "after_server_stop")
     routes.register(app)
     admin_routes.register(app)
+    inbound_routes.register(app)
+    customer_routes.register(app)
+    ticket_routes.register(app)
+    availability_routes.register(app)
+    export_routes.register(app)
     pages.register(app)
     return app
 
@@ -70,11 +86,26 @@ async def _open(app: Sanic, _loop: object = None) -> None:
         app.ctx.auth,
         resume_action=config.resume_action,
         max_message_chars=config.max_message_chars,
+        followups=resources.followups,
     )
     # The admins' retraining tools (handoff/service/admin_routes.py): models and background
     # training.
     app.ctx.models = ModelRegistry(app.ctx.redis, config.retraining)
     app.ctx.training = TrainingJobs(app.ctx.redis, config.retraining, registry=app.ctx.models)
+    # Mail to customers (ticket replies), sent in the background when an SMTP server is set.
+    app.ctx.mailer = None
+    if config.email.enabled:
+        app.ctx.mailer = MailDeliverer(resources.mail_outbox, config.email)
+        await app.ctx.mailer.start()
+    # Customer data older than retention.customer_data_days, swept by one instance at a time.
+    app.ctx.retention = customer_routes.build_retention(resources)
+    app.ctx.retention_stop = asyncio.Event()
+    app.ctx.retention_task = asyncio.ensure_future(app.ctx.retention.run(app.ctx.retention_stop))
+    # Signed lifecycle events to the store's tools, when endpoints are configured.
+    app.ctx.webhooks = None
+    if config.webhooks.endpoints:
+        app.ctx.webhooks = WebhookDeliverer(resources.redis, config.webhooks)
+        app.ctx.webhooks.start()
     await asyncio.to_thread(_report_data_files, config)
 
 
@@ -95,6 +126,12 @@ def _report_data_files(config: HandoffConfig) -> None:
 
 
 async def _close(app: Sanic, _loop: object = None) -> None:
+    app.ctx.retention_stop.set()
+    await app.ctx.retention_task
+    if app.ctx.mailer is not None:
+        await app.ctx.mailer.stop()
+    if app.ctx.webhooks is not None:
+        await app.ctx.webhooks.close()
     await app.ctx.training.close()  # a training still running ends as cancelled
     await app.ctx.rasa.close()
     await app.ctx.resources.close()

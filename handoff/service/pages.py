@@ -1,5 +1,5 @@
 """The pages the handoff service serves to browsers: demo store, CSR console, admin page,
-widget files.
+metrics page, widget files.
 
 Plain files from ``handoff/service/static/`` (no build step, nothing fetched from the
 internet). None of them needs a login: the console logs in through the API,
@@ -90,11 +90,12 @@ def demo_csp(rasa_url: str) -> str:
 
 
 def register(app: Sanic) -> None:
-    """Add ``/``, ``/demo``, ``/console``, ``/admin`` and ``/static/<file>`` to ``app``."""
+    """Add ``/``, ``/demo``, ``/console``, ``/admin``, ``/metrics`` and ``/static/<file>``."""
     app.add_route(index, "/", methods=["GET"])
     app.add_route(demo, "/demo", methods=["GET"])
     app.add_route(console, "/console", methods=["GET"])
     app.add_route(admin, "/admin", methods=["GET"])
+    app.add_route(metrics, "/metrics", methods=["GET"])
     app.add_route(static_file, "/static/<name:str>", methods=["GET"])
 
 
@@ -132,6 +133,19 @@ async def admin(request: Request) -> HTTPResponse:
     """The admin page for retraining the bot (it logs in through ``POST /api/login``)."""
     return raw(
         await _read("admin.html"),
+        content_type=HTML,
+        headers={**BASE_HEADERS, "Content-Security-Policy": CONSOLE_CSP},
+    )
+
+
+async def metrics(request: Request) -> HTTPResponse:
+    """The support lead's metrics page (it logs in through ``POST /api/login``; admins only).
+
+    Its charts are drawn by the vendored Chart.js (``static/chart.umd.min.js``) on
+    canvases: no inline script or style, so the console's policy holds.
+    """
+    return raw(
+        await _read("metrics.html"),
         content_type=HTML,
         headers={**BASE_HEADERS, "Content-Security-Policy": CONSOLE_CSP},
     )

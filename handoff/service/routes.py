@@ -28,9 +28,11 @@ from handoff.core.http_errors import (
     check_websocket_handshake,
     http_error,
 )
+from handoff.service import metric_routes
 from handoff.service.requests import bearer_token, json_body
 
-PUBLIC_PATHS = {"/health", "/openapi.yaml", "/api/login"}
+# The inbound email webhook proves itself with its own `key` (handoff/service/inbound_routes.py).
+PUBLIC_PATHS = {"/health", "/openapi.yaml", "/api/login", "/api/inbound/email"}
 EVENTS_PATH = "/api/events"
 # How often an open console socket checks that its token is still valid (logged out,
 # password changed, expired, account deleted: the socket is closed with code 4401).
@@ -65,6 +67,7 @@ def register(app: Sanic) -> None:
         methods=["GET"],
     )
     app.add_route(metrics, "/api/metrics", methods=["GET"])
+    app.add_route(metric_routes.series, "/api/metrics/series", methods=["GET"])
     app.add_route(canned_responses, "/api/canned-responses", methods=["GET"])
     app.add_websocket_route(events, EVENTS_PATH)
 
@@ -280,9 +283,10 @@ async def attachment(request: Request, conv_id: str, attachment_id: str) -> HTTP
 
 
 async def metrics(request: Request) -> HTTPResponse:
-    """Containment, escalations, waits, reply times and CSAT (admin only)."""
+    """Containment, waits, CSAT, FCR, reopens, SLA attainment and ticket backlog (admin only)."""
     _require_admin(request)
-    return json_response(await request.app.ctx.store.metrics(_since(request.args.get("since"))))
+    found = await request.app.ctx.store.metrics(_since(request.args.get("since")))
+    return json_response({**found, "backlog": await metric_routes.backlog(request)})
 
 
 async def canned_responses(request: Request) -> HTTPResponse:

@@ -195,6 +195,10 @@ async def test_outside_business_hours_the_customer_can_leave_an_email_for_a_tick
     assert dispatcher.messages[0]["response"] == "utter_ticket_created"
     conv = await services.handoff.get("t1")
     assert conv.state is State.TICKET and conv.ticket_email == "sam@example.com"
+    [ticket] = await services.tickets.list()
+    assert ticket.conversation_id == "t1" and ticket.email == "sam@example.com"
+    assert ticket.source == "out_of_hours" and ticket.reason == "request_human"
+    assert dispatcher.messages[0]["ticket_id"] == ticket.id
     assert (
         "sam@example.com" in texts(dispatcher)
         or dispatcher.messages[0]["email"] == "sam@example.com"

@@ -409,6 +409,10 @@ def test_closing_with_a_resolution_asks_the_customer_and_shows_the_rating(browse
         expect(panel.locator(".outcome")).to_contain_text("order_located")
         expect(panel.locator(".reply-text")).to_be_disabled()
 
+        # "Did that solve it?" first (handoff/core/followup.py); the rating follows the answer.
+        question = shop.locator('.msg[data-kind="followup_request"]')
+        expect(question).to_be_visible(timeout=15_000)
+        question.get_by_role("button", name="Yes").click()
         rating = shop.locator('.msg[data-kind="csat_request"]')
         expect(rating).to_be_visible(timeout=15_000)
         shots("rating-question", shop)

@@ -12,7 +12,7 @@ import pytest
 from handoff.service.pages import CONTENT_TYPES, STATIC_DIR
 from tests.support.clients import WidgetCustomer
 
-PAGES = ("/demo", "/console", "/admin")
+PAGES = ("/demo", "/console", "/admin", "/metrics")
 STATIC_FILES = sorted(p.name for p in STATIC_DIR.iterdir() if p.suffix in CONTENT_TYPES)
 
 
@@ -87,7 +87,7 @@ def test_the_demo_policy_lets_the_widget_reach_rasa_and_nothing_else(stack):
 
 
 def test_the_console_policy_connects_only_to_its_own_origin(stack):
-    for page in ("/console", "/admin"):
+    for page in ("/console", "/admin", "/metrics"):
         _, headers = fetch("GET", f"{stack.handoff_url}{page}")
         policy = directives(headers["Content-Security-Policy"])
         assert policy["connect-src"] == ["'self'"] and policy["style-src"] == ["'self'"]

@@ -20,7 +20,12 @@ from tests.support.clients import call
 from tests.support.security import create_account, login
 
 ADMIN_PREFIX = "/api/admin/"
-ADMIN_ONLY_ELSEWHERE = {("GET", "/api/metrics")}
+ADMIN_ONLY_ELSEWHERE = {
+    ("GET", "/api/metrics"),
+    ("GET", "/api/metrics/series"),
+    ("PUT", "/api/availability"),
+    ("DELETE", "/api/availability"),
+}
 
 
 def served_routes():

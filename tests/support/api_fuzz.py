@@ -217,8 +217,17 @@ class Callers:
             self.conversations.append(response.json()["conversation_id"])
 
     def close_leftovers(self) -> None:
-        """Close what the fuzz left waiting or assigned, so later tests meet a short queue."""
+        """Close what the fuzz left waiting or assigned, so later tests meet a short queue.
+
+        And bring the team back: a fuzzed ``PUT /api/availability`` would leave it away, and
+        later tests' escalations would be offered tickets instead of the queue.
+        """
         token = self.staff_token("admin")
+        self.http.delete(
+            f"{self.handoff_url}/api/availability",
+            headers={"Authorization": f"Bearer {token}", "X-Real-IP": self.address()},
+            timeout=TIMEOUT,
+        )
         for conv_id in dict.fromkeys(self.conversations):
             self.http.post(
                 f"{self.handoff_url}/api/conversations/{conv_id}/close",

@@ -158,6 +158,8 @@
     ws.onmessage = function (message) {
       var event;
       try { event = JSON.parse(message.data); } catch (e) { return; }
+      // Add-ons (console-tickets.js) follow the same feed.
+      document.dispatchEvent(new CustomEvent("console:event", {detail: event}));
       if (event.type === "hello") {
         eventsRetry = 0;
         setLive("Live", "ok");
@@ -576,6 +578,8 @@
     renderContext(conv, data);
     if (data.notes) renderNotes(conv, data.notes);
     if (data.attachments) renderFiles(conv, data.attachments);
+    // Add-ons (console-customer.js) fill their own sections of the panel.
+    document.dispatchEvent(new CustomEvent("console:render", {detail: {id: id, panel: conv.panel, data: data}}));
     if (previous && session.active !== id &&
         (previous.transcript || []).length < (data.transcript || []).length) {
       conv.tab.classList.add("has-news");

@@ -18,6 +18,11 @@
  * newest entry shown when it was sent; a reload redraws the same order. A file the
  * customer attaches is the exception: the server writes a `kind: "attachment"` entry,
  * drawn on the customer's side with a button that fetches the file with the token.
+ *
+ * Resume links: a mail answering a ticket links to the store's page with
+ * `#resume=<token>`. The widget takes the token out of the address bar, trades it for a
+ * session of that conversation, adds the customer's side of the thread the server sends
+ * (`history`) to the messages it keeps, and opens with the whole thread.
  */
 (function () {
   "use strict";
@@ -623,7 +628,8 @@
 
   function followSpeaker(message) {
     if (message.sender === "csr" && message.agent) agentName = String(message.agent);
-    else if (message.sender === "bot" || message.kind === "csat_request") agentName = null;
+    else if (message.sender === "bot" || message.kind === "csat_request" ||
+             message.kind === "followup_request") agentName = null;
     ui.subtitle.textContent = agentName ? "You're talking to " + agentName
                                         : "Virtual assistant · a person can take over";
   }
@@ -633,6 +639,10 @@
     var node = renderBubble("customer", record.text, null);
     node.setAttribute("data-lid", String(record.lid));
     var meta = addTime(node, record.ts);
+    if (record.via === "email") {
+      node.setAttribute("data-via", "email");
+      if (meta) meta.appendChild(el("span", null, "by email"));
+    }
     if (status) node.classList.add("msg--" + status);
     var item = insert(anchorKey(record.after, record.lid), node, "customer", null);
     item.meta = meta;
@@ -722,9 +732,11 @@
     return message || "Something went wrong. Please try again.";
   }
 
-  /** Start a conversation, or refresh the stored one's token. */
-  function openSession() {
-    return request("POST", "/session", pageMetadata()).then(function (result) {
+  /** Start a conversation, or refresh the stored one's token (or open a mail's resume link). */
+  function openSession(resumeToken) {
+    var body = pageMetadata();
+    if (resumeToken) body.resume = resumeToken;
+    return request("POST", "/session", body).then(function (result) {
       if (result.status !== 200 || !result.data || !result.data.token) {
         var err = new Error(errorText(result));
         err.result = result;
@@ -984,9 +996,65 @@
 
   // ---- start ---------------------------------------------------------------------------------
 
-  function resume() {
-    // Refresh the token, redraw everything the outbox holds, then go live.
-    return openSession().catch(function (err) {
+  /** The token of a mail's resume link (`#resume=<token>`), taken out of the address bar. */
+  function takeResumeToken() {
+    var hash = String(window.location.hash || "").replace(/^#/, "");
+    if (!hash) return null;
+    var token = null;
+    var rest = hash.split("&").filter(function (part) {
+      if (part.indexOf("resume=") !== 0) return true;
+      token = decodeURIComponent(part.slice(7));
+      return false;
+    });
+    if (token === null) return null;
+    // Out of the address bar at once: not bookmarked, not in page_url, not shared by copying.
+    try {
+      var url = window.location.pathname + window.location.search +
+                (rest.length ? "#" + rest.join("&") : "");
+      window.history.replaceState(window.history.state, "", url);
+    } catch (e) { /* a sandboxed page: the token stays visible, nothing else changes */ }
+    return token || null;
+  }
+
+  function linkErrorText(err) {
+    var code = err && err.result && err.result.data && err.result.data.error &&
+               err.result.data.error.code;
+    if (code === "resume_link_expired") {
+      return "That link has expired. Write to us here, or reply to our email.";
+    }
+    if (code === "invalid_resume_link") return "That link could not be opened. Write to us here.";
+    return errorText(err && err.result);
+  }
+
+  /** The customer's side of the thread the server sent with a resume link, kept like our own. */
+  function addHistory(history) {
+    (history || []).forEach(function (h, i) {
+      if (!h || typeof h.text !== "string" || typeof h.timestamp !== "number") return;
+      var known = state.sent.some(function (r) {
+        return r.text === h.text && Math.abs((r.ts || 0) - h.timestamp) < 120;
+      });
+      if (known) return;
+      state.sent.push({lid: Math.round(h.timestamp * 1e6) + i, text: h.text, ts: h.timestamp,
+                       after: h.after || null, via: h.via === "email" ? "email" : "chat"});
+    });
+    state.sent.sort(function (a, b) { return a.lid - b.lid; });
+    save();
+  }
+
+  function resume(resumeToken) {
+    // Refresh the token (or open a mail's resume link), redraw everything the outbox holds,
+    // then go live.
+    return openSession(resumeToken).then(function (data) {
+      if (!resumeToken) return;
+      addHistory(data.history);
+      setOpen(true, false);   // the customer came for this thread: show it
+    }, function (err) {
+      if (resumeToken) {
+        // A bad link: keep whatever conversation this browser has.
+        setOpen(true, false);
+        setNotice(linkErrorText(err));
+        return;
+      }
       // Rate-limited or offline: keep the stored token and try the rest anyway.
       if (err && err.result && err.result.status === 401) sessionLost();
     }).then(function () {
@@ -1028,7 +1096,9 @@
       ui.attach.disabled = true;
     }
     setOpen(state.open, false);
-    if (state.token && cfg.server) resume();
+    var resumeToken = takeResumeToken();
+    if (resumeToken && cfg.server) resume(resumeToken);
+    else if (state.token && cfg.server) resume();
     window.addEventListener("storage", onStorage);
     window.addEventListener("online", reconnectNow);
     document.addEventListener("visibilitychange", function () {

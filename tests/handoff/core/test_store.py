@@ -189,11 +189,23 @@ async def test_abandon_ticket_and_reopen(store):
         await store.leave_ticket("t", "not-an-email")
     conv = await store.leave_ticket("t", "jo@example.com")
     assert conv.state is State.TICKET and conv.ticket_email == "jo@example.com"
-    assert [c.id for c in await store.tickets()] == ["t"]
+    # The ticket index holds ticket ids (TicketDesk); the conversation is not one of them.
+    assert await store.tickets() == []
     assert await store.queue() == []
     assert (await store.reopen_bot("t")).state is State.BOT
     with pytest.raises(InvalidTransition):
         await store.abandon("t")
+
+
+async def test_a_ticket_reply_reaches_the_transcript_of_a_conversation_that_is_over(store):
+    await store.escalate("t", "request_human")
+    await store.leave_ticket("t", "jo@example.com")
+    message = await store.record_ticket_reply("t", "alice", "Parcel left today.", agent="Alice")
+    assert message["sender"] == "csr" and message["agent"] == "Alice"
+    assert (await store.transcript("t"))[-1]["text"] == "Parcel left today."
+    assert (await store.get("t")).first_csr_reply_at is None  # chat metrics untouched
+    with pytest.raises(ConversationNotFound):
+        await store.record_ticket_reply("gone", "alice", "hello")
 
 
 async def test_notes_and_messages(store, clock):

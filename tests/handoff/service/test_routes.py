@@ -324,7 +324,7 @@ async def test_release_resumes_the_bot_which_greets_back(api, tokens, bot, outbo
     assert status == 409
 
 
-async def test_close_asks_for_a_rating(api, tokens, bot, outbox, fake_rasa):
+async def test_close_asks_whether_that_solved_it(api, tokens, bot, outbox, fake_rasa):
     await claimed(api, tokens, bot)
     status, body = await api.call(
         "POST", "/api/conversations/c1/close", token=tokens["alice"], body={}
@@ -338,9 +338,10 @@ async def test_close_asks_for_a_rating(api, tokens, bot, outbox, fake_rasa):
     )
     assert status == 200 and body["state"] == "closed" and body["resolution"] == "order_located"
     assert fake_rasa.calls[-1]["json"][0]["event"] == "resume"
-    rating = (await outbox.read_after("c1"))[-1][1]
-    assert rating["kind"] == "csat_request"
-    assert [b["title"] for b in rating["buttons"]] == list("12345")
+    # "Did that solve it?" first; the rating follows the answer (handoff/core/followup.py).
+    question = (await outbox.read_after("c1"))[-1][1]
+    assert question["kind"] == "followup_request"
+    assert [b["title"] for b in question["buttons"]] == ["Yes", "No"]
     status, _ = await api.call(
         "POST", "/api/conversations/c1/close", token=tokens["alice"], body={"resolution": "again"}
     )
