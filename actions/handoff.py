@@ -4,8 +4,10 @@ Every trigger (the customer asks, two misunderstandings in a row, the dialogue
 is lost, an action fails, a complaint, a business rule) ends in
 :func:`escalate`, which records the reason, the confidence that triggered it and
 the context a CSR needs, tells the customer honestly what happens next, and
-pauses the bot. Outside business hours, and while an admin has set the team away
-(:mod:`handoff.core.availability`), the customer is offered a ticket.
+pauses the bot. Outside business hours, while an admin has set the team away
+(:mod:`handoff.core.availability`), and in business hours with no CSR's console open
+(:mod:`handoff.core.presence`, ``tickets.offer_when_no_csr_online``), the customer is
+offered a ticket.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ AWAY_TICKET_TEXT = (
     "If you leave your email address, a person will pick up this conversation and email you "
     "as soon as the team is back."
 )
+NO_CSR_TICKET_TEXT = (
+    "Nobody from our support team is available to chat right now. If you leave your email "
+    "address, a person will pick up this conversation and email you as soon as they can."
+)
 
 
 async def escalate(
@@ -68,6 +74,9 @@ async def escalate(
     away = await team_away(action)
     if away is not None:
         dispatcher.utter_message(text=f"{away['message']} {AWAY_TICKET_TEXT}")
+        return [SlotSet("ticket_reason", reason), FollowupAction("ticket_form")]
+    if await nobody_online(action):
+        dispatcher.utter_message(text=NO_CSR_TICKET_TEXT)
         return [SlotSet("ticket_reason", reason), FollowupAction("ticket_form")]
     context = await conversation_context(action, tracker)
     try:
@@ -102,9 +111,34 @@ async def team_away(action: ServicesMixin) -> Optional[Dict[str, Any]]:
         return None
 
 
+async def nobody_online(action: ServicesMixin) -> bool:
+    """Whether no CSR's console is open (``tickets.offer_when_no_csr_online`` on).
+
+    Redis being away is not the team being away: the escalation then says what it can.
+    """
+    services = action.services
+    tickets = (services.handoff_config or services.resources.settings).tickets
+    if not tickets.offer_when_no_csr_online:
+        return False
+    try:
+        return not await services.presence.anyone_online(tickets.presence_seconds)
+    except (RedisError, OSError) as exc:
+        logger.warning("could not read whether a CSR is online: %s", exc)
+        return False
+
+
 async def ticket_source(action: ServicesMixin) -> str:
-    """Why a ticket is being left: ``team_away`` while the team is away, else ``out_of_hours``."""
-    return "team_away" if await team_away(action) is not None else "out_of_hours"
+    """Why a ticket is being left: ``team_away``, ``no_csr`` or ``out_of_hours``.
+
+    Decided again when the ticket is opened, in the order :func:`escalate` offers tickets
+    (the team away wins over the hours); ``no_csr`` in business hours with nobody online.
+    """
+    if await team_away(action) is not None:
+        return "team_away"
+    config = action.services.handoff_config
+    if (config is None or config.business_hours.is_open()) and await nobody_online(action):
+        return "no_csr"
+    return "out_of_hours"
 
 
 async def conversation_context(action: ServicesMixin, tracker: Tracker) -> Dict[str, Any]:
@@ -282,7 +316,7 @@ class ActionCoreFallback(ServicesMixin, Action):
 
 
 class ActionCreateTicket(ServicesMixin, Action):
-    """No CSR to take the chat (out of hours, team away): a ticket answered by email.
+    """No CSR to take the chat (out of hours, team away, nobody online): a ticket by email.
 
     The ticket lands in the CSRs' ticket inbox (:class:`handoff.core.tickets.TicketDesk`)
     with due times from the SLA of its priority.
@@ -298,8 +332,9 @@ class ActionCreateTicket(ServicesMixin, Action):
         reason = tracker.get_slot("ticket_reason") or "request_human"
         reset = [SlotSet("ticket_email", None), SlotSet("ticket_reason", None)]
         if not email:
+            when = "during our opening hours" if await ticket_source(self) == "out_of_hours" else ""
             dispatcher.utter_message(
-                text="No problem. You can ask for a person again any time during our opening hours."
+                text=f"No problem. You can ask for a person again any time {when}".rstrip() + "."
             )
             return reset
         services = self.services

@@ -18,6 +18,7 @@ from actions.settings import load_settings
 from handoff.core.availability import Availability
 from handoff.core.customers import CustomerProfiles
 from handoff.core.followup import Followups
+from handoff.core.presence import Presence
 from handoff.core.resources import Resources
 from handoff.core.settings import HandoffConfig, load_config
 from handoff.core.store import HandoffStore
@@ -55,6 +56,11 @@ class Services:
     def availability(self) -> Availability:
         """Team away mode: while away, the bot offers a ticket instead of the queue."""
         return self.resources.availability
+
+    @property
+    def presence(self) -> Presence:
+        """Which CSRs have a console open: with nobody, the bot offers a ticket."""
+        return self.resources.presence
 
     @property
     def customers(self) -> CustomerProfiles:

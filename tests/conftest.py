@@ -151,6 +151,8 @@ def stack(trained_model, tmp_path_factory, smtp_server):
     config["business_hours"].update(
         weekdays=["mon", "tue", "wed", "thu", "fri", "sat", "sun"], open="00:00", close="00:00"
     )
+    # No console is open in most stack tests either: queue rather than offer a ticket.
+    config["tickets"] = {**(config.get("tickets") or {}), "offer_when_no_csr_online": False}
     handoff_config.write_text(yaml.safe_dump(config))
     settings = StackSettings(
         rasa_port=free_port(),

@@ -333,11 +333,21 @@ def main() -> None:
     import datetime as dt
 
     from actions.orders.demo_store import seed_demo_store
+    from bot.devtools.mailbox import demo_mailbox
     from bot.nlu.training import ensure_model
 
     settings = StackSettings(
         model=ensure_model(Path(".")), redis_url=os.environ.get("REDIS_URL") or None
     )
+    mail_port = int(os.environ.get("DEMO_SMTP_PORT", "2525"))
+    own_mailbox = not os.environ.get("HANDOFF_SMTP_HOST")
+    if own_mailbox:
+        # No mail server of the user's: the demo's own mailbox takes the mail (var/mail/).
+        settings.extra_env.update(
+            HANDOFF_SMTP_HOST="127.0.0.1",
+            HANDOFF_SMTP_PORT=str(mail_port),
+            HANDOFF_SMTP_STARTTLS="false",
+        )
     settings.order_db.parent.mkdir(parents=True, exist_ok=True)
     seed_demo_store(settings.order_db, dt.date.today())
     # SIGTERM (e.g. from a service manager) stops the stack as cleanly as Ctrl+C.
@@ -348,7 +358,11 @@ def main() -> None:
         flush=True,
     )
     try:
-        with bot_stack(settings), sharing_rasa_token(settings):
+        with ExitStack() as running:
+            if own_mailbox:
+                running.enter_context(demo_mailbox(Path("var/mail"), mail_port))
+            running.enter_context(bot_stack(settings))
+            running.enter_context(sharing_rasa_token(settings))
             asyncio.run(ensure_demo_accounts(settings.redis_url))
             print(
                 f"\nEverything is running.\n"
@@ -363,7 +377,12 @@ def main() -> None:
                 f"  Demo logins:             alice / {DEMO_PASSWORD} (CSR), "
                 f"admin / {DEMO_PASSWORD} (admin)\n"
                 f"  Redis:                   {settings.redis_url}\n"
-                f"  Logs:                    {settings.log_dir}/\n"
+                + (
+                    "  Mail the demo sends:     var/mail/ (and a line here per mail)\n"
+                    if own_mailbox
+                    else ""
+                )
+                + f"  Logs:                    {settings.log_dir}/\n"
                 f"Press Ctrl+C to stop.",
                 flush=True,
             )

@@ -27,6 +27,7 @@ Layout::
     handoff:followup:{id}             hash    the "did that solve it?" question of one conversation
                                               (resolver, csr, reason, asked_at, answer; expires)
     handoff:availability              hash    team away mode: by, message, since (absent: normal)
+    handoff:presence                  zset    CSR username -> when their console was last open
     handoff:mail_outbox               stream  emails to send (JSON), read by the mailers' group
     handoff:mail_retry                zset    JSON {email, attempts, last_error} -> next attempt
     handoff:mail_failed               stream  emails given up on, with the reason
@@ -66,6 +67,7 @@ EVENTS = f"{PREFIX}:events"
 WEBHOOK_EVENTS = f"{PREFIX}:webhook_events"
 WEBHOOK_FAILED = f"{PREFIX}:webhook_failed"
 AVAILABILITY = f"{PREFIX}:availability"
+PRESENCE = f"{PREFIX}:presence"
 MAIL_OUTBOX = f"{PREFIX}:mail_outbox"
 MAIL_RETRY = f"{PREFIX}:mail_retry"
 MAIL_FAILED = f"{PREFIX}:mail_failed"

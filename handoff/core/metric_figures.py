@@ -186,7 +186,8 @@ def backlog(
     """Tickets not solved yet, and how old they are.
 
     Args:
-        tickets: Open tickets as ``{"created_at", "priority", "reason", "assignee"}``;
+        tickets: Open tickets as ``{"created_at", "priority", "reason", "assignee",
+            "breached"}`` (``breached``: a first-reply or resolution target is missed now);
             the CSR filter matches the assignee.
         now: Epoch seconds the ages are measured at.
         filters: Reason and CSR filters.
@@ -200,6 +201,7 @@ def backlog(
         by_priority.setdefault(str(ticket.get("priority") or "normal"), []).append(age)
     return {
         "count": len(ages),
+        "breached": sum(1 for t in kept if t.get("breached")),
         "age_seconds": _ages(ages),
         "by_priority": {name: _ages(values) for name, values in sorted(by_priority.items())},
     }

@@ -24,6 +24,7 @@ from handoff.core.customers import CustomerProfiles
 from handoff.core.followup import Followups
 from handoff.core.mail import MailOutbox
 from handoff.core.outbox import Outbox
+from handoff.core.presence import Presence
 from handoff.core.resume_links import ResumeLinks
 from handoff.core.settings import HandoffConfig
 from handoff.core.sla import SlaPolicy
@@ -135,6 +136,11 @@ class Resources:
     def availability(self) -> Availability:
         """Team away mode (the bot offers tickets instead of the live queue)."""
         return Availability(self.redis)
+
+    @cached_property
+    def presence(self) -> Presence:
+        """Which CSRs have a console open (the bot offers tickets when nobody has)."""
+        return Presence(self.redis)
 
     @cached_property
     def tickets(self) -> TicketDesk:

@@ -333,6 +333,11 @@ def _default_ticket_sla() -> Dict[str, TicketSla]:
     }
 
 
+# tickets.presence_seconds: an open console refreshes every 5 s (handoff.service.routes), so
+# fewer than 10 would flicker; handoff.core.presence keeps marks for the longest.
+MIN_PRESENCE_SECONDS, MAX_PRESENCE_SECONDS = 10, 86400
+
+
 @dataclass(frozen=True)
 class TicketsConfig:
     """Settings of the ticket inbox (the ``tickets:`` section).
@@ -340,9 +345,15 @@ class TicketsConfig:
     Attributes:
         sla: Priority -> first-reply and resolution targets, counted in
             ``business_hours`` (see :mod:`handoff.core.sla`).
+        offer_when_no_csr_online: In business hours with no CSR's console open, the bot
+            offers a ticket instead of queueing the customer for nobody.
+        presence_seconds: How recently a console must have been seen to count as open
+            (consoles refresh every few seconds; see :mod:`handoff.core.presence`).
     """
 
     sla: Mapping[str, TicketSla] = field(default_factory=_default_ticket_sla)
+    offer_when_no_csr_online: bool = True
+    presence_seconds: int = 60
 
 
 @dataclass(frozen=True)
@@ -774,7 +785,21 @@ def _tickets(raw: Any) -> TicketsConfig:
                 "first_reply_hours"
             )
         targets[priority] = TicketSla(float(first), float(resolution))
-    return TicketsConfig(sla=targets)
+    defaults = TicketsConfig()
+    offer = raw.get("offer_when_no_csr_online", defaults.offer_when_no_csr_online)
+    if not isinstance(offer, bool):
+        raise ConfigError("tickets.offer_when_no_csr_online must be true or false")
+    seconds = raw.get("presence_seconds", defaults.presence_seconds)
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int)
+        or not MIN_PRESENCE_SECONDS <= seconds <= MAX_PRESENCE_SECONDS
+    ):
+        raise ConfigError(
+            "tickets.presence_seconds must be a whole number from "
+            f"{MIN_PRESENCE_SECONDS} to {MAX_PRESENCE_SECONDS}"
+        )
+    return TicketsConfig(sla=targets, offer_when_no_csr_online=offer, presence_seconds=seconds)
 
 
 def _webhooks(raw: Any) -> WebhooksConfig:

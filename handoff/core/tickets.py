@@ -1,7 +1,8 @@
 """The ticket inbox: cases a CSR answers later, by email and in the chat, within SLA targets.
 
-A ticket comes from a conversation no CSR could take (out of hours, or the team away:
-the customer left an email address) or from a CSR who opens one to follow a case up.
+A ticket comes from a conversation no CSR could take (out of hours, the team away, or no
+CSR online in business hours: the customer left an email address) or from a CSR who opens
+one to follow a case up.
 It has a status, an assignee, a priority, a public thread and internal notes, and two
 due times from the :class:`~handoff.core.sla.SlaPolicy` of its priority:
 
@@ -55,7 +56,13 @@ from handoff.core.sla import SlaPolicy
 from handoff.core.store import HandoffStore
 from handoff.core.text_rules import check_text
 
-SOURCES = ("out_of_hours", "team_away", "csr")
+# Where a ticket the bot left comes from, and how its thread says so.
+CHAT_SOURCES = {
+    "out_of_hours": "outside opening hours",
+    "team_away": "while the team was away",
+    "no_csr": "while no CSR was online",
+}
+SOURCES = (*CHAT_SOURCES, "csr")
 VIAS = ("chat", "email", "widget")
 SUBJECT_CHARS = 200
 REASON_CHARS = 64
@@ -65,6 +72,8 @@ DEFAULT_LIMIT = 500
 # Ticket numbers start here, so the first ticket is T-1001 and ids keep one width for long.
 FIRST_NUMBER = 1000
 _EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,255}\.[A-Za-z0-9-]{2,}$")
+# A transcript line that is only an address, masked (s***@example.com) or not.
+_ONLY_ADDRESS = re.compile(r"^\s*\S+@\S+\.\S+\s*$")
 _MAX_RETRIES = 50
 
 Writer = Callable[[Pipeline], None]
@@ -89,7 +98,7 @@ class Ticket:
         status: Whose move it is.
         priority: One of :data:`~handoff.core.conversation.PRIORITIES`.
         reason: The escalation reason it came from (``csr`` when a CSR opened it).
-        source: ``out_of_hours``, ``team_away`` or ``csr``.
+        source: ``out_of_hours``, ``team_away``, ``no_csr`` or ``csr``.
         assignee: Username of the CSR who has it.
         email: Where replies are mailed (in clear: mail must reach it; never in a key).
         customer_key: The customer's keyed hash (:func:`~handoff.core.customers.customer_key`).
@@ -225,13 +234,14 @@ class TicketDesk:
 
         The conversation (queued by the escalation) becomes a ``ticket`` conversation and
         leaves the queue; the ticket takes its priority and, as subject, the customer's
-        last message.
+        last message that is not just an email address (the answer to "where should we
+        reply?").
 
         Args:
             conv_id: The conversation.
             email: Where the customer wants the answer.
             reason: The escalation reason (``request_human``, ``complaint``...).
-            source: ``out_of_hours`` or ``team_away``.
+            source: one of :data:`CHAT_SOURCES` (``out_of_hours``, ``team_away``, ``no_csr``).
 
         Raises:
             InvalidInput: bad id, email, reason or source.
@@ -241,15 +251,20 @@ class TicketDesk:
         _check_conv_id(conv_id)
         email = _check_email(email)
         reason = _check_reason(reason)
-        if source not in SOURCES[:2]:
-            raise InvalidInput(f"source must be one of {', '.join(SOURCES[:2])}")
+        if not isinstance(source, str) or source not in CHAT_SOURCES:
+            raise InvalidInput(f"source must be one of {', '.join(CHAT_SOURCES)}")
         conv = await self._store.get(conv_id)
         if conv.state is not State.TICKET:
             conv = await self._store.leave_ticket(conv_id, email)
         transcript = await self._store.transcript(conv_id)
-        said = [m.get("text") for m in transcript if m.get("sender") == "customer"]
+        # The address the customer just typed for the ticket is no subject: their request is.
+        said = [
+            m.get("text")
+            for m in transcript
+            if m.get("sender") == "customer" and not _ONLY_ADDRESS.match(m.get("text") or "")
+        ]
         subject = _one_line(said[-1] if said else "") or f"Follow-up on {reason.replace('_', ' ')}"
-        hours = "outside opening hours" if source == "out_of_hours" else "while the team was away"
+        hours = CHAT_SOURCES[source]
         answer = "by email" if self._email.enabled else "in the chat (email is off)"
         return await self._create(
             conversation_id=conv_id,

@@ -61,18 +61,18 @@ async def backlog(
     now: Optional[float] = None,
 ) -> Dict[str, Any]:
     """The tickets not solved now, with their ages (see :func:`metric_figures.backlog`)."""
+    now = time.time() if now is None else now
     tickets = [
         {
             "created_at": t.created_at,
             "priority": t.priority,
             "reason": t.reason,
             "assignee": t.assignee,
+            "breached": any(t.breached(now).values()),
         }
         for t in await request.app.ctx.resources.tickets.backlog()
     ]
-    return metric_figures.backlog(
-        tickets, time.time() if now is None else now, filters or metric_figures.Filters()
-    )
+    return metric_figures.backlog(tickets, now, filters or metric_figures.Filters())
 
 
 def _bucket(value: Optional[str]) -> str:

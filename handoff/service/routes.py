@@ -13,6 +13,7 @@ import json
 import math
 from typing import Any, Optional
 
+from redis.exceptions import RedisError
 from sanic import Request, Sanic
 from sanic.exceptions import NotFound, SanicException
 from sanic.response import HTTPResponse, raw
@@ -28,6 +29,7 @@ from handoff.core.http_errors import (
     check_websocket_handshake,
     http_error,
 )
+from handoff.core.presence import takes_chats
 from handoff.service import metric_routes
 from handoff.service.requests import bearer_token, json_body
 
@@ -35,7 +37,8 @@ from handoff.service.requests import bearer_token, json_body
 PUBLIC_PATHS = {"/health", "/openapi.yaml", "/api/login", "/api/inbound/email"}
 EVENTS_PATH = "/api/events"
 # How often an open console socket checks that its token is still valid (logged out,
-# password changed, expired, account deleted: the socket is closed with code 4401).
+# password changed, expired, account deleted: the socket is closed with code 4401), and
+# marks its CSR as online (handoff.core.presence; tickets.presence_seconds must be longer).
 TOKEN_RECHECK_SECONDS = 5.0
 
 
@@ -296,7 +299,8 @@ async def canned_responses(request: Request) -> HTTPResponse:
 
 
 async def events(request: Request, ws: Any) -> None:
-    """Stream live console events until the client goes away."""
+    """Stream live console events until the client goes away; the CSR is online meanwhile."""
+    await _mark_present(request, request.ctx.identity)
     async with request.app.ctx.store.live_events() as feed:
         await ws.send(json.dumps({"type": "hello", "user": request.ctx.identity.to_dict()}))
         tasks = {
@@ -322,7 +326,7 @@ async def _watch_token(request: Request, ws: Any) -> None:
     while True:
         await asyncio.sleep(TOKEN_RECHECK_SECONDS)
         try:
-            await request.app.ctx.auth.verify(request.ctx.token)
+            identity = await request.app.ctx.auth.verify(request.ctx.token)
         except errors.AuthError as exc:
             try:
                 await ws.send(json.dumps({"type": "error", **http_error(exc).body}))
@@ -332,6 +336,17 @@ async def _watch_token(request: Request, ws: Any) -> None:
             return
         except (*REDIS_DOWN, OSError):
             continue  # Redis is briefly away: keep the socket, check again later
+        await _mark_present(request, identity)
+
+
+async def _mark_present(request: Request, identity: Any) -> None:
+    """An open console of an account that takes chats: its CSR is online (best effort)."""
+    if not takes_chats(identity.role):
+        return
+    try:
+        await request.app.ctx.resources.presence.seen(identity.username)
+    except (RedisError, OSError):
+        pass  # Redis is briefly away: the next recheck marks it again
 
 
 async def _answer_pings(ws: Any) -> None:

@@ -28,7 +28,14 @@ def services(tmp_path, redis_db) -> Services:
     """The real SQLite demo store, the project's policy, and the CSR queue on the test Redis."""
     db = tmp_path / "store.db"
     seed_demo_store(db, TODAY)
-    config = replace(load_config(env={}), redis_url=redis_db, business_hours=AlwaysOpen())
+    config = load_config(env={})
+    # CSRs are "at work" and online: escalations queue unless a test says otherwise.
+    config = replace(
+        config,
+        redis_url=redis_db,
+        business_hours=AlwaysOpen(),
+        tickets=replace(config.tickets, offer_when_no_csr_online=False),
+    )
     return Services(
         orders=SQLiteOrderSystem(db, today=lambda: TODAY),  # one clock for store and actions
         policy=ReturnPolicy.from_file(Path("returns_policy.yml")),

@@ -41,9 +41,9 @@ def say(page, text: str) -> None:
 
 
 def bot_says(page, text: str) -> None:
-    expect(page.locator('.msg[data-sender="bot"] .bubble').last).to_contain_text(
-        text, timeout=WAIT_MS
-    )
+    """Wait for a bot message containing ``text`` (a turn may answer in several bubbles)."""
+    said = page.locator('.msg[data-sender="bot"] .bubble', has_text=text)
+    expect(said.last).to_be_visible(timeout=WAIT_MS)
 
 
 def solved_so_far(admin: Csr) -> int:

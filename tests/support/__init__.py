@@ -7,7 +7,8 @@ browser       Chromium and Playwright: launch settings, ``expect``, screenshots 
 clients       HTTP clients against the running stack: widget and REST customers, a CSR
 clocks        ``FakeClock``
 fake_rasa     ``FakeRasa``, Rasa's HTTP API as far as the handoff service calls it
-handoff_api   the handoff service served in the test's event loop, and its HTTP client
+handoff_api   the handoff service served in the test's event loop: its test settings, the staff
+              accounts and their logins, its HTTP client
 orders        the demo store's fixed ``TODAY``
 project       copies of the bot project, and training configs that train fast
 redis_server  a throw-away redis-server on a free port

@@ -22,7 +22,7 @@
   var PRIORITY_RANK = {urgent: 0, high: 1, normal: 2, low: 3};
   var STATUS_TEXT = {open: "Open", pending_customer: "Pending customer", solved: "Solved"};
   var SOURCE_TEXT = {out_of_hours: "left out of hours", team_away: "left while the team was away",
-                     csr: "opened by a CSR"};
+                     no_csr: "left while no CSR was online", csr: "opened by a CSR"};
   var TICK_MS = 60000;  // due times pass by themselves: re-read the inbox every minute
 
   var tickets = [];       // what GET /api/tickets returned (everything this CSR may see)

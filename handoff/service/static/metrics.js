@@ -168,7 +168,8 @@
     clear(list);
     var oldest = backlog.age_seconds.oldest;
     [
-      ["Ticket backlog", String(backlog.count), "open now", "backlog", backlog.count > 0],
+      ["Ticket backlog", String(backlog.count), backlog.breached + " breached", "backlog",
+       backlog.breached > 0],
       ["Oldest open ticket", duration(oldest), "age", "oldest", false],
       ["Conversations", totals.conversations === null ? "—" : String(totals.conversations),
        "started", "conversations", false],

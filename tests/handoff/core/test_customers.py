@@ -5,39 +5,11 @@ from __future__ import annotations
 import pytest
 
 from handoff.core import keys
-from handoff.core.customers import CustomerProfiles, check_email, customer_key
+from handoff.core.customers import check_email, customer_key
 from handoff.core.errors import InvalidInput
-from handoff.core.mail import MailOutbox
-from handoff.core.resume_links import ResumeLinks
-from handoff.core.settings import from_mapping
-from handoff.core.sla import SlaPolicy
-from handoff.core.tickets import TicketDesk
 from tests.support.auth import SECRET
 
 JANE = "Jane.Doe@example.com"
-
-
-def ticket_desk(redis, store, clock):
-    settings = from_mapping({"secret": SECRET})
-    return TicketDesk(
-        redis,
-        store,
-        sla=SlaPolicy(settings.business_hours, settings.tickets.sla),
-        mail_outbox=MailOutbox(redis),
-        resume_links=ResumeLinks(SECRET, page_url="http://shop.example/help", ttl_seconds=3600),
-        secret=SECRET,
-        clock=clock,
-    )
-
-
-@pytest.fixture
-def tickets(redis_client, store, clock):
-    return ticket_desk(redis_client, store, clock)
-
-
-@pytest.fixture
-def customers(redis_client, tickets, clock):
-    return CustomerProfiles(redis_client, SECRET, tickets=tickets, clock=clock)
 
 
 async def test_a_link_is_kept_under_the_keyed_hash_and_no_key_names_the_email(

@@ -150,10 +150,18 @@ def test_backlog_ages_by_priority_and_filters():
     tickets = [
         {"created_at": now - 100, "priority": "urgent", "reason": "complaint", "assignee": "alice"},
         {"created_at": now - 300, "priority": "normal", "reason": "complaint", "assignee": None},
-        {"created_at": now - 500, "priority": "normal", "reason": "return", "assignee": "bob"},
+        {
+            "created_at": now - 500,
+            "priority": "normal",
+            "reason": "return",
+            "assignee": "bob",
+            "breached": True,
+        },
     ]
     found = backlog(tickets, now)
     assert found["count"] == 3
+    assert found["breached"] == 1
+    assert backlog(tickets, now, Filters(csr="alice"))["breached"] == 0
     assert found["age_seconds"] == {"count": 3, "median": 300.0, "oldest": 500.0}
     assert found["by_priority"]["normal"] == {"count": 2, "median": 400.0, "oldest": 500.0}
     assert found["by_priority"]["urgent"]["oldest"] == 100.0
@@ -161,6 +169,7 @@ def test_backlog_ages_by_priority_and_filters():
     assert backlog(tickets, now, Filters(csr="bob"))["age_seconds"]["oldest"] == 500.0
     assert backlog([], now) == {
         "count": 0,
+        "breached": 0,
         "age_seconds": {"count": 0, "median": None, "oldest": None},
         "by_priority": {},
     }

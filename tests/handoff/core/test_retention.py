@@ -15,28 +15,15 @@ import pytest
 from bot.retraining import keys as retraining_keys
 from bot.retraining.privacy import RasaTrackers, ReviewItems
 from handoff.core import keys
-from handoff.core.customers import CustomerProfiles
 from handoff.core.errors import ConfigError, InvalidInput
 from handoff.core.mail import GROUP, MailOutbox, OutgoingEmail
 from handoff.core.outbox import Outbox
 from handoff.core.retention import DAY, Retention
 from handoff.core.settings import from_mapping, load_config
-from tests.handoff.core.test_customers import ticket_desk
-from tests.support.auth import SECRET
 from tests.support.trackers import bot, save_tracker, user
 from tests.support.waiting import eventually
 
 JANE, JOHN = "jane.doe@example.com", "john.roe@example.com"
-
-
-@pytest.fixture
-def tickets(redis_client, store, clock):
-    return ticket_desk(redis_client, store, clock)
-
-
-@pytest.fixture
-def customers(redis_client, tickets, clock):
-    return CustomerProfiles(redis_client, SECRET, tickets=tickets, clock=clock)
 
 
 def retention(redis, customers, tickets, clock, **kwargs):

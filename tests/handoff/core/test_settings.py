@@ -117,3 +117,23 @@ def test_open_equal_to_close_means_around_the_clock():
     monday_night = dt.datetime(2026, 11, 23, 23, 59, 30, tzinfo=dt.timezone.utc)
     assert hours.is_open(monday_night)
     assert not hours.is_open(monday_night + dt.timedelta(minutes=1))  # Tuesday
+
+
+def test_tickets_offer_when_no_csr_is_online_by_default(tmp_path):
+    tickets = load_config(tmp_path / "none.yml", env={}).tickets
+    assert tickets.offer_when_no_csr_online is True and tickets.presence_seconds == 60
+    path = tmp_path / "h.yml"
+    path.write_text("tickets: {offer_when_no_csr_online: false, presence_seconds: 30}")
+    tickets = load_config(path, env={}).tickets
+    assert tickets.offer_when_no_csr_online is False and tickets.presence_seconds == 30
+    assert tickets.sla["urgent"].first_reply_hours == 1.0  # the SLA keeps its defaults
+    for bad in (
+        "offer_when_no_csr_online: 'yes'",
+        "presence_seconds: 5",  # consoles refresh every 5 s: too short to count
+        "presence_seconds: 86401",
+        "presence_seconds: 1.5",
+        "presence_seconds: true",
+    ):
+        path.write_text(f"tickets: {{{bad}}}")
+        with pytest.raises(ConfigError, match="tickets"):
+            load_config(path, env={})

@@ -85,6 +85,18 @@ async def samples(redis_client, key):
 # ---- opening -------------------------------------------------------------------------------------
 
 
+async def test_the_subject_is_the_request_not_the_address_typed_for_the_ticket(desk, store):
+    # As the bot escalates: the ticket form's answer is the last thing the customer said.
+    transcript = [
+        {"sender": "customer", "text": "My lamp arrived broken", "timestamp": 1.0},
+        {"sender": "bot", "text": "What email address should we reply to?", "timestamp": 2.0},
+        {"sender": "customer", "text": "sam@example.com", "timestamp": 3.0},
+    ]
+    await store.escalate("c1", "request_human", context={"transcript": transcript})
+    ticket = await desk.open_from_conversation("c1", "sam@example.com", reason="request_human")
+    assert ticket.subject == "My lamp arrived broken"
+
+
 async def test_a_chat_out_of_hours_becomes_a_ticket_with_due_times(
     desk, store, clock, redis_client
 ):

@@ -17,10 +17,7 @@ import pytest_asyncio
 from rasa.shared.nlu.training_data.loading import load_data
 
 from bot.retraining.nlu_data import HEADER, read_examples
-from handoff.core.auth import Auth
-from handoff.core.settings import from_mapping
-from tests.support.auth import FAST_SCRYPT_N, PASSWORD, SECRET
-from tests.support.handoff_api import Api, error_code, running
+from tests.support.handoff_api import create_staff, error_code, running, service_config
 from tests.support.project import copy_project
 from tests.support.trackers import save_tracker, user
 
@@ -40,12 +37,6 @@ GOOD_FAQ = {
 # ---- fixtures ------------------------------------------------------------------------------------
 
 
-def service_config(redis_url, project):
-    return from_mapping(
-        {"redis_url": redis_url, "secret": SECRET, "rasa_url": "", "project_dir": project}
-    )
-
-
 @pytest.fixture(scope="module")
 def project_root(tmp_path_factory):
     return copy_project(tmp_path_factory.mktemp("admin-data-files"))
@@ -60,20 +51,20 @@ def project(project_root):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def service(redis_url, project_root):
-    async with running(service_config(redis_url, project_root)) as served:
+    async with running(service_config(redis_url, project_dir=project_root)) as served:
         yield served
 
 
-@pytest_asyncio.fixture(loop_scope="module")
-async def api(service, redis_db, project):
-    async with aiohttp.ClientSession() as session:
-        yield Api(service[1], session)
+@pytest.fixture
+def api(api, project):
+    """The shared client (tests/handoff/service/conftest.py), with the project's data as in the
+    repository for each test."""
+    return api
 
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def admin(api, redis_client):
-    auth = Auth(redis_client, SECRET, scrypt_n=FAST_SCRYPT_N)
-    await auth.create_account("root", PASSWORD, "admin", display_name="Ada Admin")
+    await create_staff(redis_client, "root")
     return await api.login("root")
 
 
@@ -191,7 +182,7 @@ async def test_the_service_logs_a_broken_data_file_at_startup_and_keeps_serving(
     project = copy_project(tmp_path / "project")
     (project / REVIEWED).write_text(CORRUPTED)
     caplog.set_level(logging.ERROR, logger="handoff.service.app")
-    async with running(service_config(redis_url, project)) as (_, base):
+    async with running(service_config(redis_url, project_dir=project)) as (_, base):
         async with aiohttp.ClientSession() as session:
             async with session.get(base + "/console") as resp:
                 assert resp.status == 200  # the CSR console is served as ever

@@ -9,16 +9,12 @@ from __future__ import annotations
 import shutil
 import time
 
-import aiohttp
 import pytest
 import pytest_asyncio
 import yaml
 
-from handoff.core.auth import Auth
-from handoff.core.settings import from_mapping
 from handoff.core.store import HandoffStore
-from tests.support.auth import FAST_SCRYPT_N, PASSWORD, SECRET
-from tests.support.handoff_api import Api, error_code, running
+from tests.support.handoff_api import error_code, running, service_config
 from tests.support.project import copy_project
 from tests.support.trackers import action, bot, save_tracker, user
 
@@ -49,32 +45,18 @@ def project(project_root):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def service(redis_url, rasa_server, project_root):
-    config = from_mapping(
-        {
-            "redis_url": redis_url,
-            "secret": SECRET,
-            "rasa_url": rasa_server.url,
-            "rasa_token": rasa_server.token,
-            "rasa_timeout_seconds": 5,
-            "project_dir": project_root,
-        }
+    config = service_config(
+        redis_url, rasa_server, rasa_timeout_seconds=5, project_dir=project_root
     )
     async with running(config) as served:
         yield served
 
 
-@pytest_asyncio.fixture(loop_scope="module")
-async def api(service, redis_db, project, fake_rasa):
-    async with aiohttp.ClientSession() as session:
-        yield Api(service[1], session)
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def tokens(api, redis_client):
-    auth = Auth(redis_client, SECRET, scrypt_n=FAST_SCRYPT_N)
-    await auth.create_account("alice", PASSWORD, "csr", display_name="Alice")
-    await auth.create_account("root", PASSWORD, "admin", display_name="Ada Admin")
-    return {name: await api.login(name) for name in ("alice", "root")}
+@pytest.fixture
+def api(api, project, fake_rasa):
+    """The shared client (tests/handoff/service/conftest.py), with the project as in the
+    repository and the fake Rasa reset for each test."""
+    return api
 
 
 # ---- logged conversations, as Rasa's RedisTrackerStore writes them -------------------------------

@@ -6,23 +6,18 @@ HTTP adapter pointed at a port where nothing listens (the order system is down).
 
 from __future__ import annotations
 
-import aiohttp
 import pytest
 import pytest_asyncio
 
 from actions.orders.demo_store import seed_demo_store
 from actions.orders.http_client import HttpOrderSystem
 from actions.orders.sqlite_store import SQLiteOrderSystem
-from handoff.core.auth import Auth
 from handoff.core.customers import CustomerProfiles
-from handoff.core.settings import from_mapping
 from handoff.core.store import HandoffStore
-from handoff.service.app import create_app
-from tests.support.auth import FAST_SCRYPT_N, PASSWORD, SECRET
-from tests.support.handoff_api import Api, error_code
+from tests.support.auth import SECRET
+from tests.support.handoff_api import error_code, running, service_config
 from tests.support.orders import TODAY
 from tests.support.redis_server import free_port
-from tests.support.sanic_server import serving
 from tests.support.trackers import save_tracker, user
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -39,27 +34,10 @@ def store_db(tmp_path_factory):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def service(redis_url, store_db, tmp_path_factory):
-    config = from_mapping(
-        {"redis_url": redis_url, "secret": SECRET, "rasa_url": "", "max_request_bytes": 4096}
-    )
-    app = create_app(config)
-    async with serving(app) as url:
-        app.ctx.order_system = SQLiteOrderSystem(store_db, today=lambda: TODAY)
-        yield app, url
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def api(service, redis_db):
-    async with aiohttp.ClientSession() as session:
-        yield Api(service[1], session)
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def tokens(api, redis_client):
-    auth = Auth(redis_client, SECRET, scrypt_n=FAST_SCRYPT_N)
-    await auth.create_account("alice", PASSWORD, "csr", display_name="Alice")
-    await auth.create_account("root", PASSWORD, "admin", display_name="Ada Admin")
-    return {name: await api.login(name) for name in ("alice", "root")}
+    orders = SQLiteOrderSystem(store_db, today=lambda: TODAY)
+    config = service_config(redis_url, max_request_bytes=4096)
+    async with running(config, order_system=orders) as served:
+        yield served
 
 
 @pytest.fixture

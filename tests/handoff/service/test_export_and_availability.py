@@ -6,16 +6,12 @@ import csv
 import io
 import json
 
-import aiohttp
 import pytest
 import pytest_asyncio
 
 from handoff.core import keys
-from handoff.core.auth import Auth
-from handoff.core.settings import from_mapping
 from handoff.core.store import HandoffStore
-from tests.support.auth import FAST_SCRYPT_N, PASSWORD, SECRET
-from tests.support.handoff_api import Api, error_code, running
+from tests.support.handoff_api import error_code, running, service_config
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -25,25 +21,8 @@ FORMULA = '=HYPERLINK("https://evil.example","click")'
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def service(redis_url, tmp_path_factory):
     project = tmp_path_factory.mktemp("bot-project")
-    config = from_mapping(
-        {"redis_url": redis_url, "secret": SECRET, "rasa_url": "", "project_dir": project}
-    )
-    async with running(config) as served:
+    async with running(service_config(redis_url, project_dir=project)) as served:
         yield served
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def api(service, redis_db):
-    async with aiohttp.ClientSession() as session:
-        yield Api(service[1], session)
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def tokens(api, redis_client):
-    auth = Auth(redis_client, SECRET, scrypt_n=FAST_SCRYPT_N)
-    await auth.create_account("alice", PASSWORD, "csr", display_name="Alice")
-    await auth.create_account("root", PASSWORD, "admin", display_name="Ada Admin")
-    return {name: await api.login(name) for name in ("alice", "root")}
 
 
 async def download(api, path, token):

@@ -2,46 +2,20 @@
 
 from __future__ import annotations
 
-import aiohttp
 import pytest
 import pytest_asyncio
 
-from handoff.core.auth import Auth
-from handoff.core.settings import from_mapping
 from handoff.core.store import HandoffStore
-from tests.support.auth import FAST_SCRYPT_N, PASSWORD, SECRET
-from tests.support.handoff_api import Api, error_code, running
+from tests.support.handoff_api import error_code, running, service_config
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def service(redis_url, rasa_server):
-    config = from_mapping(
-        {
-            "redis_url": redis_url,
-            "secret": SECRET,
-            "rasa_url": rasa_server.url,
-            "rasa_token": rasa_server.token,
-            "business_hours": {"timezone": "Europe/Berlin"},
-        }
-    )
+    config = service_config(redis_url, rasa_server, business_hours={"timezone": "Europe/Berlin"})
     async with running(config) as served:
         yield served
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def api(service, redis_db):
-    async with aiohttp.ClientSession() as session:
-        yield Api(service[1], session)
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def tokens(api, redis_client):
-    auth = Auth(redis_client, SECRET, scrypt_n=FAST_SCRYPT_N)
-    await auth.create_account("alice", PASSWORD, "csr")
-    await auth.create_account("root", PASSWORD, "admin")
-    return {name: await api.login(name) for name in ("alice", "root")}
 
 
 @pytest.fixture

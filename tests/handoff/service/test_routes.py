@@ -14,8 +14,15 @@ from handoff.core import keys
 from handoff.core.auth import Auth, Identity
 from handoff.core.settings import from_mapping
 from handoff.core.store import HandoffStore
-from tests.support.auth import FAST_SCRYPT_N, PASSWORD, SECRET
-from tests.support.handoff_api import Api, error_code, running
+from tests.support.auth import SECRET
+from tests.support.handoff_api import (
+    Api,
+    create_staff,
+    error_code,
+    log_in,
+    running,
+    service_config,
+)
 from tests.support.redis_server import free_port
 
 # One server for the module (starting a Sanic app costs ~0.3 s); every test still
@@ -32,40 +39,27 @@ def project(tmp_path_factory):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def service(redis_url, rasa_server, project):
-    config = from_mapping(
-        {
-            "redis_url": redis_url,
-            "secret": SECRET,
-            "rasa_url": rasa_server.url,
-            "rasa_token": rasa_server.token,
-            "rasa_timeout_seconds": 2,
-            "project_dir": project,
-            "max_message_chars": 200,
-            "max_request_bytes": 4096,
-            "sla_seconds": 45,
-        }
+    config = service_config(
+        redis_url,
+        rasa_server,
+        rasa_timeout_seconds=2,
+        project_dir=project,
+        max_message_chars=200,
+        max_request_bytes=4096,
+        sla_seconds=45,
     )
     async with running(config) as served:
         yield served
 
 
 @pytest_asyncio.fixture(loop_scope="module")
-async def api(service, redis_db):
-    async with aiohttp.ClientSession() as session:
-        yield Api(service[1], session)
-
-
-@pytest_asyncio.fixture(loop_scope="module")
 async def accounts(redis_client):
-    auth = Auth(redis_client, SECRET, scrypt_n=FAST_SCRYPT_N)
-    await auth.create_account("alice", PASSWORD, "csr", display_name="Alice")
-    await auth.create_account("bob", PASSWORD, "csr", display_name="Bob")
-    await auth.create_account("root", PASSWORD, "admin", display_name="Ada Admin")
+    await create_staff(redis_client, "alice", "bob", "root")
 
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def tokens(api, accounts):
-    return {name: await api.login(name) for name in ("alice", "bob", "root")}
+    return await log_in(api, "alice", "bob", "root")
 
 
 @pytest.fixture

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import aiohttp
 import pytest
 import pytest_asyncio
 
-from handoff.core.auth import Auth
 from handoff.core.outbox import Outbox
 from handoff.core.resources import Resources
-from handoff.core.settings import from_mapping
 from handoff.core.tickets import TicketDesk
-from tests.support.auth import FAST_SCRYPT_N, PASSWORD, SECRET
+from tests.support.auth import SECRET
 from tests.support.clocks import FakeClock
-from tests.support.handoff_api import Api, error_code, running
+from tests.support.handoff_api import error_code, running, service_config, staff_tokens
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -22,21 +19,17 @@ DAY = 86400
 
 
 def settings(redis_url, rasa_server, smtp_server):
-    return from_mapping(
-        {
-            "redis_url": redis_url,
-            "secret": SECRET,
-            "rasa_url": rasa_server.url,
-            "rasa_token": rasa_server.token,
-            "max_message_chars": 200,
-            "email": {
-                "smtp_host": smtp_server.host,
-                "smtp_port": smtp_server.port,
-                "smtp_starttls": False,
-                "from_address": "support@shop.example",
-                "resume_page_url": "https://shop.example/help",
-            },
-        }
+    return service_config(
+        redis_url,
+        rasa_server,
+        max_message_chars=200,
+        email={
+            "smtp_host": smtp_server.host,
+            "smtp_port": smtp_server.port,
+            "smtp_starttls": False,
+            "from_address": "support@shop.example",
+            "resume_page_url": "https://shop.example/help",
+        },
     )
 
 
@@ -46,20 +39,16 @@ async def service(redis_url, rasa_server, smtp_server):
         yield served
 
 
-@pytest_asyncio.fixture(loop_scope="module")
-async def api(service, redis_db, smtp_server):
+@pytest.fixture
+def api(api, smtp_server):
+    """The shared client (tests/handoff/service/conftest.py), with no mail received yet."""
     smtp_server.clear()
-    async with aiohttp.ClientSession() as session:
-        yield Api(service[1], session)
+    return api
 
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def tokens(api, redis_client):
-    auth = Auth(redis_client, SECRET, scrypt_n=FAST_SCRYPT_N)
-    await auth.create_account("alice", PASSWORD, "csr", display_name="Alice")
-    await auth.create_account("bob", PASSWORD, "csr", display_name="Bob")
-    await auth.create_account("root", PASSWORD, "admin", display_name="Ada Admin")
-    return {name: await api.login(name) for name in ("alice", "bob", "root")}
+    return await staff_tokens(api, redis_client, "alice", "bob", "root")
 
 
 @pytest.fixture
