@@ -13,7 +13,8 @@ The conversation id always comes from the customer's signed token
 (:mod:`handoff.core.customer_tokens`), never from the request. While a CSR has the
 conversation (``queued``/``assigned``) messages still go to Rasa, which logs
 them with their intent on the paused tracker, and into the handoff transcript
-so the console sees them live.
+so the console sees them live. In a conversation that became a ticket (a customer
+back through the mail's link) they go to Rasa too, and into the ticket's thread.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from handoff.core.resume_links import ResumeLinks
 from handoff.core.settings import REPO_ROOT, HandoffConfig, load_config
 from handoff.core.store import HandoffStore
 from handoff.core.text_rules import check_text, describe, first_forbidden
+from handoff.core.tickets import TicketStatus
 
 logger = logging.getLogger(__name__)
 # Rasa imports this module before it serves: the hook that keeps tokens (the socket's
@@ -70,6 +72,7 @@ PAGE = 100  # outbox entries per GET
 MAX_META_CHARS = {"page_url": 2048, "locale": 35}
 THANKS_TEXT = "Thank you for your feedback!"
 LEFT_QUEUE_TEXT = "You left the queue. The assistant is here if you need anything else."
+TICKET_NOTICE = "Added to your ticket {ticket_id}: the team will answer here{mail}."
 _RATING = re.compile(r"^/csat_rating(?![\w.-])(.*)$", re.DOTALL)
 MULTIPART_OVERHEAD = 16 * 1024  # boundaries and part headers around an upload's bytes
 
@@ -513,9 +516,10 @@ class WidgetInput(InputChannel):
     ) -> List[Dict[str, Any]]:
         """The customer's messages of a conversation, each placed after an outbox entry.
 
-        From the handoff transcript, plus the ticket's replies by email. ``after`` is the
-        id of the newest outbox entry older than the message (None: before them all), as
-        the widget anchors the messages it sends itself.
+        From the handoff transcript, plus the ticket's replies by email and those written in
+        the widget since the ticket was opened (``via: chat``). ``after`` is the id of the
+        newest outbox entry older than the message (None: before them all), as the widget
+        anchors the messages it sends itself.
         """
         messages = [
             {"text": m.get("text", ""), "timestamp": float(m.get("timestamp") or 0), "via": "chat"}
@@ -529,10 +533,14 @@ class WidgetInput(InputChannel):
             except errors.NotFound:
                 thread = []
             messages += [
-                {"text": m["text"], "timestamp": float(m.get("at") or 0), "via": "email"}
+                {
+                    "text": m["text"],
+                    "timestamp": float(m.get("at") or 0),
+                    "via": "email" if m["via"] == "email" else "chat",
+                }
                 for m in thread
                 if m.get("sender") == "customer"
-                and m.get("via") == "email"
+                and m.get("via") in ("email", "widget")
                 and m.get("text")
                 and m["text"] not in seen
             ]
@@ -571,6 +579,8 @@ class WidgetInput(InputChannel):
             return 200, output.entries
         state = await self._state(conv_id)
         metadata = await self._remember_metadata(conv_id, metadata)
+        if state is State.TICKET:
+            await self._add_to_ticket(conv_id, text, output)
         message = UserMessage(
             text, output, sender_id=conv_id, input_channel=CHANNEL, metadata=metadata or None
         )
@@ -595,6 +605,31 @@ class WidgetInput(InputChannel):
                 "the assistant could not answer just now; please try again", code="bot_unavailable"
             )
         return 200, output.entries
+
+    async def _add_to_ticket(self, conv_id: str, text: str, output: OutboxOutput) -> None:
+        """Put a message written in a ticket's conversation on the ticket's thread.
+
+        The ticket is open again (a solved one counts as reopened). When that changed its
+        status (it was waiting on the customer, or solved), one notice tells the customer
+        the team has it. Best effort: whatever fails here, the bot still gets the message.
+        """
+        try:
+            tickets = self.resources.tickets
+            ticket = await tickets.of_conversation(conv_id)
+            if ticket is None:
+                return
+            # Masked as in the transcript: CSRs read the thread.
+            await tickets.customer_replied(ticket.id, mask_transcript_text(text), via="widget")
+            if ticket.status is not TicketStatus.OPEN:
+                mail = (
+                    " and by email" if ticket.email and self.settings.shared.email.enabled else ""
+                )
+                notice = TICKET_NOTICE.format(ticket_id=ticket.id, mail=mail)
+                await output.append(
+                    conv_id, {"sender": "system", "text": notice, "ticket_id": ticket.id}
+                )
+        except Exception:  # noqa: BLE001 - the ticket's loss; the bot must still answer
+            logger.exception("widget channel: a message of %s did not reach its ticket", conv_id)
 
     async def leave_queue(self, request: Request, conv_id: str) -> Dict[str, Any]:
         """The customer stops waiting for a CSR: abandon the queue, the bot has them again.

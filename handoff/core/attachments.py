@@ -43,7 +43,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import quote
 
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
+from redis.asyncio.client import Pipeline
 
 from handoff.core import errors, keys
 from handoff.core.lifecycle import State
@@ -51,6 +51,7 @@ from handoff.core.outbox import Entry, Outbox
 from handoff.core.redaction import mask_transcript_text
 from handoff.core.store import HandoffStore
 from handoff.core.text_rules import check_text
+from handoff.core.transactions import Writer, watched
 
 # media type -> the extensions a file of that type may keep (the first is added otherwise)
 TYPES: Dict[str, Tuple[str, ...]] = {
@@ -328,25 +329,29 @@ class Attachments:
     async def _save(self, conv_id: str, attachment: Attachment, data: bytes) -> None:
         """Store bytes and metadata unless the conversation is full (atomic across clients)."""
         index, blobs = keys.attachments(conv_id), keys.attachment_data(conv_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for _ in range(_MAX_RETRIES):
-                try:
-                    await pipe.watch(index)
-                    if await pipe.hlen(index) >= self.max_count:
-                        raise errors.Conflict(
-                            f"a conversation can hold at most {self.max_count} files",
-                            code="too_many_attachments",
-                        )
-                    pipe.multi()
-                    pipe.hset(index, attachment.id, json.dumps(attachment.to_dict()))
-                    pipe.hset(blobs, attachment.id, base64.b64encode(data).decode("ascii"))
-                    pipe.expire(index, self._ttl)
-                    pipe.expire(blobs, self._ttl)
-                    await pipe.execute()
-                    return
-                except WatchError:
-                    continue  # another upload to this conversation: count again
-        raise errors.Busy("too many files arriving at once; try again")
+
+        def write(pipe: Pipeline) -> None:
+            pipe.hset(index, attachment.id, json.dumps(attachment.to_dict()))
+            pipe.hset(blobs, attachment.id, base64.b64encode(data).decode("ascii"))
+            pipe.expire(index, self._ttl)
+            pipe.expire(blobs, self._ttl)
+
+        async def decide(pipe: Pipeline) -> Tuple[None, Writer]:
+            # Counted again when another upload to this conversation came meanwhile.
+            if await pipe.hlen(index) >= self.max_count:
+                raise errors.Conflict(
+                    f"a conversation can hold at most {self.max_count} files",
+                    code="too_many_attachments",
+                )
+            return None, write
+
+        await watched(
+            self._redis,
+            index,
+            decide,
+            retries=_MAX_RETRIES,
+            busy="too many files arriving at once; try again",
+        )
 
     async def _forget(self, conv_id: str, attachment_id: str) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:

@@ -55,6 +55,26 @@ class CustomerToken:
         }
 
 
+def decode_claims(token: str, secret: str, audience: str) -> Dict[str, Any]:
+    """The claims of an HS256 token signed with ``secret`` for ``audience``.
+
+    The token must name a subject, an audience and an expiry. Shared by the customer
+    tokens and the resume links (:mod:`handoff.core.resume_links`); each maps the errors
+    to its own.
+
+    Raises:
+        jwt.InvalidTokenError: or one of its subclasses (expired, wrong audience, missing
+            claim, bad signature, malformed).
+    """
+    return jwt.decode(
+        token,
+        secret,
+        algorithms=[ALGORITHM],
+        audience=audience,
+        options={"require": ["sub", "aud", "exp"]},
+    )
+
+
 def new_conversation_id() -> str:
     """A random, unguessable conversation id (uuid4 hex: 32 lowercase hex digits)."""
     return uuid.uuid4().hex
@@ -113,13 +133,7 @@ class CustomerTokens:
                 "from POST /webhooks/widget/session"
             )
         try:
-            claims = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[ALGORITHM],
-                audience=AUDIENCE,
-                options={"require": ["sub", "aud", "exp"]},
-            )
+            claims = decode_claims(token, self._secret, AUDIENCE)
         except jwt.ExpiredSignatureError as exc:
             raise CustomerTokenError("token expired; start a new session") from exc
         except jwt.InvalidAudienceError as exc:

@@ -24,14 +24,15 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
+from redis.asyncio.client import Pipeline
 
 from handoff.core import events, keys, metrics
-from handoff.core.errors import Busy, Conflict, ConversationNotFound, InvalidInput
+from handoff.core.errors import Conflict, ConversationNotFound, InvalidInput
 from handoff.core.store import HandoffStore
+from handoff.core.transactions import Writer, watched
 
 KIND = "followup_request"
 QUESTION = "Did that solve it?"
@@ -213,22 +214,22 @@ class Followups:
             Conflict: no question is waiting for an answer (``no_followup``).
         """
         key = keys.followup(_check_id(conv_id))
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for _ in range(_MAX_RETRIES):
-                try:
-                    await pipe.watch(key)
-                    record = await pipe.hgetall(key)
-                    if record.get("status") != "pending":
-                        raise Conflict("there is no open question to answer", code="no_followup")
-                    answer = await self._decide(conv_id, record, solved)
-                    now = self._clock()
-                    pipe.multi()
-                    self._write_answer(pipe, key, answer, now)
-                    await pipe.execute()
-                    return answer
-                except WatchError:
-                    continue
-        raise Busy(f"the follow-up of {conv_id!r} is changing too fast; try again")
+
+        async def decide(pipe: Pipeline) -> Tuple[Answer, Writer]:
+            record = await pipe.hgetall(key)
+            if record.get("status") != "pending":
+                raise Conflict("there is no open question to answer", code="no_followup")
+            answer = await self._decide(conv_id, record, solved)
+            now = self._clock()
+            return answer, lambda pipe: self._write_answer(pipe, key, answer, now)
+
+        return await watched(
+            self._redis,
+            key,
+            decide,
+            retries=_MAX_RETRIES,
+            busy=f"the follow-up of {conv_id!r} is changing too fast; try again",
+        )
 
     async def csat_for(self, conv_id: str) -> Optional[str]:
         """Who the outstanding CSAT question of ``conv_id`` rates: ``bot``, ``csr`` or None."""
@@ -245,39 +246,43 @@ class Followups:
         if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
             raise InvalidInput("rating must be an integer from 1 to 5")
         key = keys.followup(_check_id(conv_id))
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for _ in range(_MAX_RETRIES):
-                try:
-                    await pipe.watch(key)
-                    record = await pipe.hgetall(key)
-                    if record.get("csat_for") != "bot":
-                        raise Conflict("no rating was asked for", code="cannot_rate")
-                    previous = int(record["csat"]) if record.get("csat") else None
-                    # The episode a bot-finished rating belongs to: when it was asked.
-                    episode = float(record.get("csat_asked_at") or record.get("asked_at") or 0)
-                    now = self._clock()
-                    pipe.multi()
-                    pipe.hset(key, "csat", str(score))
-                    pipe.expire(key, self._ttl)
-                    metrics.rated(
-                        pipe, conv_id, episode, previous, score, now, reason=record.get("reason")
-                    )
-                    events.publish(
-                        pipe,
-                        {
-                            "type": "conversation.rated",
-                            "conversation_id": conv_id,
-                            "csat": score,
-                            "resolver": "bot",
-                            "reason": record.get("reason") or "",
-                            "at": now,
-                        },
-                    )
-                    await pipe.execute()
-                    return score
-                except WatchError:
-                    continue
-        raise Busy(f"the rating of {conv_id!r} is changing too fast; try again")
+
+        async def decide(pipe: Pipeline) -> Tuple[int, Writer]:
+            record = await pipe.hgetall(key)
+            if record.get("csat_for") != "bot":
+                raise Conflict("no rating was asked for", code="cannot_rate")
+            previous = int(record["csat"]) if record.get("csat") else None
+            # The episode a bot-finished rating belongs to: when it was asked.
+            episode = float(record.get("csat_asked_at") or record.get("asked_at") or 0)
+            now = self._clock()
+
+            def write(pipe: Pipeline) -> None:
+                pipe.hset(key, "csat", str(score))
+                pipe.expire(key, self._ttl)
+                metrics.rated(
+                    pipe, conv_id, episode, previous, score, now, reason=record.get("reason")
+                )
+                events.publish(
+                    pipe,
+                    {
+                        "type": "conversation.rated",
+                        "conversation_id": conv_id,
+                        "csat": score,
+                        "resolver": "bot",
+                        "reason": record.get("reason") or "",
+                        "at": now,
+                    },
+                )
+
+            return score, write
+
+        return await watched(
+            self._redis,
+            key,
+            decide,
+            retries=_MAX_RETRIES,
+            busy=f"the rating of {conv_id!r} is changing too fast; try again",
+        )
 
     async def delete(self, conv_id: str) -> None:
         """Forget the follow-up of ``conv_id`` (erasure)."""

@@ -40,6 +40,7 @@ Layout::
                                               who they are in it ({key}: customers.customer_key)
     handoff:customer_orders:{key}     set     order ids the customer proved to be theirs
     handoff:conversation_customer:{id} string the customer key of one conversation
+    handoff:conversation_ticket:{id}  string  the id of the newest ticket of one conversation
     handoff:retention_lock            string  held (with a TTL) by the instance that swept last
     handoff:metrics:started           zset    conversation id -> first seen
     handoff:metrics:escalated         zset    conversation id -> first escalation
@@ -168,6 +169,11 @@ def customer_orders(customer: str) -> str:
 def conversation_customer(conv_id: str) -> str:
     """The customer key of one conversation, once the customer proved who they are."""
     return f"{PREFIX}:conversation_customer:{conv_id}"
+
+
+def conversation_ticket(conv_id: str) -> str:
+    """The id of the newest ticket opened on one conversation (its resume link's ticket)."""
+    return f"{PREFIX}:conversation_ticket:{conv_id}"
 
 
 def ticket(ticket_id: str) -> str:

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import jwt
 
 from handoff.core import keys
+from handoff.core.customer_tokens import decode_claims
 from handoff.core.errors import AuthError
 
 AUDIENCE = "resume"
@@ -114,13 +115,7 @@ class ResumeLinks:
         if not isinstance(token, str) or not token:
             raise ResumeLinkError("missing resume token: open the link from the email again")
         try:
-            claims = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[ALGORITHM],
-                audience=AUDIENCE,
-                options={"require": ["sub", "aud", "exp"]},
-            )
+            claims = decode_claims(token, self._secret, AUDIENCE)
         except jwt.ExpiredSignatureError as exc:
             raise ResumeLinkExpired(
                 "this link has expired; write to us in the chat or reply to the email"

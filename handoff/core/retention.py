@@ -414,6 +414,7 @@ def _conversation_keys(conv_id: str) -> List[str]:
         keys.attachments(conv_id),
         keys.attachment_data(conv_id),
         keys.conversation_customer(conv_id),
+        keys.conversation_ticket(conv_id),
         keys.followup(conv_id),
     ]
 

@@ -20,7 +20,6 @@ from typing import Any, AsyncIterator, Callable, Dict, List, Mapping, Optional, 
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import WatchError
 
 from handoff.core import events, keys, lifecycle, metrics, stats
 from handoff.core.conversation import (
@@ -32,7 +31,6 @@ from handoff.core.conversation import (
     make_message,
 )
 from handoff.core.errors import (
-    Busy,
     ClaimConflict,
     ConversationNotFound,
     InvalidInput,
@@ -40,6 +38,7 @@ from handoff.core.errors import (
     NotAssignee,
 )
 from handoff.core.lifecycle import State
+from handoff.core.transactions import Writer, watched
 
 _RANK = {p: i for i, p in enumerate(PRIORITIES)}
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
@@ -49,7 +48,6 @@ RESOLUTION_CHARS = 64  # a tag like refund_issued, not a sentence
 # far below the band width, and the sum stays exact in a double (< 2**53).
 _BAND = 1e13
 
-Writer = Callable[[Pipeline], None]
 Change = Callable[[Optional[Conversation]], Tuple[Conversation, Writer]]
 
 
@@ -589,30 +587,34 @@ class HandoffStore:
     async def _mutate(self, conv_id: str, change: Change, *, create: bool = False) -> Conversation:
         """Read, check and write one conversation atomically (optimistic lock on its hash)."""
         key = keys.conversation(_checked(conv_id))
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for _ in range(_MAX_RETRIES):
-                try:
-                    await pipe.watch(key)
-                    current = await self._load(pipe, conv_id)
-                    if current is None and not create:
-                        raise ConversationNotFound(conv_id)
-                    updated, write = change(current)
-                    pipe.multi()
-                    pipe.hset(key, mapping=updated.to_hash())
-                    write(pipe)
-                    for k in (
-                        key,
-                        keys.transcript(conv_id),
-                        keys.notes(conv_id),
-                        keys.attachments(conv_id),
-                        keys.attachment_data(conv_id),
-                    ):
-                        pipe.expire(k, self._ttl)
-                    await pipe.execute()
-                    return updated
-                except WatchError:
-                    continue  # someone else changed it: decide again on fresh data
-        raise Busy(f"conversation {conv_id!r} is changing too fast; try again")
+
+        async def decide(pipe: Pipeline) -> Tuple[Conversation, Writer]:
+            current = await self._load(pipe, conv_id)
+            if current is None and not create:
+                raise ConversationNotFound(conv_id)
+            updated, write = change(current)
+
+            def write_all(pipe: Pipeline) -> None:
+                pipe.hset(key, mapping=updated.to_hash())
+                write(pipe)
+                for k in (
+                    key,
+                    keys.transcript(conv_id),
+                    keys.notes(conv_id),
+                    keys.attachments(conv_id),
+                    keys.attachment_data(conv_id),
+                ):
+                    pipe.expire(k, self._ttl)
+
+            return updated, write_all
+
+        return await watched(
+            self._redis,
+            key,
+            decide,
+            retries=_MAX_RETRIES,
+            busy=f"conversation {conv_id!r} is changing too fast; try again",
+        )
 
     async def _simple(
         self,

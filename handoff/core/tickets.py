@@ -34,14 +34,12 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Tuple
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import WatchError
 
 from handoff.core import events, keys, mail, metrics
 from handoff.core.auth import Auth
 from handoff.core.conversation import PRIORITIES, check_priority
 from handoff.core.customers import customer_key
 from handoff.core.errors import (
-    Busy,
     Conflict,
     ConversationNotFound,
     InvalidInput,
@@ -55,6 +53,7 @@ from handoff.core.settings import EmailSettings
 from handoff.core.sla import SlaPolicy
 from handoff.core.store import HandoffStore
 from handoff.core.text_rules import check_text
+from handoff.core.transactions import watched
 
 # Where a ticket the bot left comes from, and how its thread says so.
 CHAT_SOURCES = {
@@ -365,6 +364,9 @@ class TicketDesk:
             pipe.zadd(keys.TICKETS, {ticket.id: now})
             if ticket.customer_key:
                 pipe.zadd(keys.customer_tickets(ticket.customer_key), {ticket.id: now})
+            if conversation_id:
+                # The widget finds the ticket a returning customer writes to from here.
+                pipe.set(keys.conversation_ticket(conversation_id), ticket.id)
             _publish(pipe, "ticket.opened", ticket, now, source=source)
             await pipe.execute()
         return ticket
@@ -382,6 +384,18 @@ class TicketDesk:
         if not raw:
             raise TicketNotFound(ticket_id)
         return Ticket.from_hash(raw)
+
+    async def of_conversation(self, conv_id: str) -> Optional[Ticket]:
+        """The newest ticket opened on a conversation, if it still exists.
+
+        Raises:
+            InvalidInput: not a conversation id.
+        """
+        ticket_id = await self._redis.get(keys.conversation_ticket(_check_conv_id(conv_id)))
+        if not ticket_id:
+            return None
+        raw = await self._redis.hgetall(keys.ticket(ticket_id))
+        return Ticket.from_hash(raw) if raw else None
 
     async def list(
         self,
@@ -619,7 +633,7 @@ class TicketDesk:
 
         ticket = await self._mutate(ticket_id, change)
         if in_chat:
-            in_chat = await self._post_in_chat(ticket.conversation_id, csr, agent, text, now)
+            in_chat = await self._post_in_chat(ticket, csr, agent, text, now)
         if emailed:
             resume = (
                 self._links.url(ticket.conversation_id, ticket.id) if ticket.conversation_id else ""
@@ -686,13 +700,37 @@ class TicketDesk:
         """
         key = keys.ticket(_check_ticket_id(ticket_id))
         raw = await self._redis.hgetall(key)
-        customer = Ticket.from_hash(raw).customer_key if raw else None
-        async with self._redis.pipeline(transaction=True) as pipe:
+        ticket = Ticket.from_hash(raw) if raw else None
+        customer = ticket.customer_key if ticket else None
+
+        def erase(pipe: Pipeline, pointer: Optional[str] = None) -> None:
             pipe.delete(key, keys.ticket_thread(ticket_id), keys.ticket_notes(ticket_id))
             pipe.zrem(keys.TICKETS, ticket_id)
             if customer:
                 pipe.zrem(keys.customer_tickets(customer), ticket_id)
-            await pipe.execute()
+            if pointer:
+                pipe.delete(pointer)
+
+        if ticket is None or not ticket.conversation_id:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                erase(pipe)
+                await pipe.execute()
+            return
+        # The conversation's pointer goes only while it names this ticket: a newer ticket
+        # opened on the same conversation (even meanwhile: it is watched) keeps its own.
+        pointer = keys.conversation_ticket(ticket.conversation_id)
+
+        async def decide(pipe: Pipeline) -> Tuple[None, Writer]:
+            points_here = await pipe.get(pointer) == ticket_id
+            return None, lambda p: erase(p, pointer if points_here else None)
+
+        await watched(
+            self._redis,
+            pointer,
+            decide,
+            retries=_MAX_RETRIES,
+            busy=f"ticket {ticket_id!r} is changing too fast; try again",
+        )
 
     # ---- internals -----------------------------------------------------------------------
 
@@ -715,22 +753,26 @@ class TicketDesk:
     ) -> Ticket:
         """Read, check and write one ticket atomically (optimistic lock on its hash)."""
         key = keys.ticket(_check_ticket_id(ticket_id))
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for _ in range(_MAX_RETRIES):
-                try:
-                    await pipe.watch(key)
-                    raw = await pipe.hgetall(key)
-                    if not raw:
-                        raise TicketNotFound(ticket_id)
-                    updated, write = change(Ticket.from_hash(raw))
-                    pipe.multi()
-                    pipe.hset(key, mapping=updated.to_hash())
-                    write(pipe)
-                    await pipe.execute()
-                    return updated
-                except WatchError:
-                    continue  # someone else changed it: decide again on fresh data
-        raise Busy(f"ticket {ticket_id!r} is changing too fast; try again")
+
+        async def decide(pipe: Pipeline) -> Tuple[Ticket, Writer]:
+            raw = await pipe.hgetall(key)
+            if not raw:
+                raise TicketNotFound(ticket_id)
+            updated, write = change(Ticket.from_hash(raw))
+
+            def write_all(pipe: Pipeline) -> None:
+                pipe.hset(key, mapping=updated.to_hash())
+                write(pipe)
+
+            return updated, write_all
+
+        return await watched(
+            self._redis,
+            key,
+            decide,
+            retries=_MAX_RETRIES,
+            busy=f"ticket {ticket_id!r} is changing too fast; try again",
+        )
 
     async def _load_many(self, ids: List[str]) -> List[Ticket]:
         if not ids:
@@ -759,16 +801,25 @@ class TicketDesk:
         return True
 
     async def _post_in_chat(
-        self, conv_id: str, csr: str, agent: str, text: str, now: float
+        self, ticket: Ticket, csr: str, agent: str, text: str, now: float
     ) -> bool:
         # The transcript (what CSRs read) and the outbox (what the widget shows, now or
-        # when the customer comes back through the mail's link), as a CSR's chat message.
+        # when the customer comes back through the mail's link), as a CSR's message with
+        # the ticket's id: an answer to the ticket, not a live chat (the widget says so).
+        conv_id = ticket.conversation_id
         try:
             await self._store.record_ticket_reply(conv_id, csr, text, agent=agent)
         except ConversationNotFound:
             return False  # expired a moment ago: the mail (if any) still carries the answer
         await self._outbox.append(
-            conv_id, {"sender": "csr", "text": text, "agent": agent, "timestamp": now}
+            conv_id,
+            {
+                "sender": "csr",
+                "text": text,
+                "agent": agent,
+                "ticket_id": ticket.id,
+                "timestamp": now,
+            },
         )
         return True
 

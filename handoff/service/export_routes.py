@@ -12,14 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import math
 import time
-from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Sequence
+from typing import Any, AsyncIterator, Callable, Dict, List, Sequence
 
 from sanic import Request, Sanic
 
 from handoff.core import errors, exports
 from handoff.service.admin_routes import admin_only
+from handoff.service.requests import query_time
 
 logger = logging.getLogger(__name__)
 
@@ -95,28 +95,8 @@ def _params(request: Request):
     fmt = request.args.get("format") or "csv"
     if fmt not in exports.FORMATS:
         raise errors.InvalidInput("`format` must be csv or json")
-    since = _when(request.args.get("since"), "since")
-    until = _when(request.args.get("until"), "until")
+    since = query_time(request.args.get("since"), "since")
+    until = query_time(request.args.get("until"), "until")
     if since is not None and until is not None and until <= since:
         raise errors.InvalidInput("`until` must be after `since`")
     return fmt, since, until
-
-
-def _when(value: Optional[str], name: str) -> Optional[float]:
-    if value in (None, ""):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        pass
-    else:
-        if not math.isfinite(number):
-            raise errors.InvalidInput(f"`{name}` must be epoch seconds or an ISO 8601 time")
-        return number
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise errors.InvalidInput(f"`{name}` must be epoch seconds or an ISO 8601 time") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.timestamp()

@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import math
-from typing import Any, Optional
+from typing import Any
 
 from redis.exceptions import RedisError
 from sanic import Request, Sanic
@@ -31,7 +30,7 @@ from handoff.core.http_errors import (
 )
 from handoff.core.presence import takes_chats
 from handoff.service import metric_routes
-from handoff.service.requests import bearer_token, json_body
+from handoff.service.requests import bearer_token, json_body, query_time
 
 # The inbound email webhook proves itself with its own `key` (handoff/service/inbound_routes.py).
 PUBLIC_PATHS = {"/health", "/openapi.yaml", "/api/login", "/api/inbound/email"}
@@ -288,7 +287,7 @@ async def attachment(request: Request, conv_id: str, attachment_id: str) -> HTTP
 async def metrics(request: Request) -> HTTPResponse:
     """Containment, waits, CSAT, FCR, reopens, SLA attainment and ticket backlog (admin only)."""
     _require_admin(request)
-    found = await request.app.ctx.store.metrics(_since(request.args.get("since")))
+    found = await request.app.ctx.store.metrics(query_time(request.args.get("since"), "since"))
     return json_response({**found, "backlog": await metric_routes.backlog(request)})
 
 
@@ -367,30 +366,6 @@ def _is_ping(message: Any) -> bool:
         return json.loads(message).get("type") == "ping"
     except (ValueError, AttributeError):
         return False
-
-
-# ---- input helpers --------------------------------------------------------------------------
-
-
-def _since(value: Optional[str]) -> Optional[float]:
-    if value in (None, ""):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        pass
-    else:
-        # "nan" and "inf" parse too: NaN broke the Redis query (500), infinity the JSON answer.
-        if not math.isfinite(number):
-            raise errors.InvalidInput("`since` must be epoch seconds or an ISO 8601 time")
-        return number
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise errors.InvalidInput("`since` must be epoch seconds or an ISO 8601 time") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.timestamp()
 
 
 # ---- errors ---------------------------------------------------------------------------------

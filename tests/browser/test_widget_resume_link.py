@@ -127,6 +127,9 @@ def test_the_link_opens_the_widget_with_the_whole_thread(browser, servers, shots
     csr = page.locator('.msg[data-sender="csr"]').last
     expect(csr).to_contain_text("It left our warehouse today.", timeout=WAIT_MS)
     expect(csr).to_contain_text("Alice")
+    # An answer to the ticket, not a live chat: the label says so and the header claims nobody.
+    expect(csr.locator(".who")).to_have_text(f"Alice answered your ticket {ticket_id}")
+    expect(page.locator(".subtitle")).to_contain_text("Virtual assistant")
     customer = page.locator(".msg--customer .bubble")
     expect(customer).to_have_text(["Where is my parcel?", "Great, thank you!"], timeout=WAIT_MS)
     expect(page.locator('.msg--customer[data-via="email"]')).to_contain_text("by email")

@@ -222,12 +222,23 @@ class Callers:
         And bring the team back: a fuzzed ``PUT /api/availability`` would leave it away, and
         later tests' escalations would be offered tickets instead of the queue.
         """
+
+        def bring_the_team_back() -> Any:
+            return self.http.delete(
+                f"{self.handoff_url}/api/availability",
+                headers={
+                    "Authorization": f"Bearer {self.staff_token('admin')}",
+                    "X-Real-IP": self.address(),
+                },
+                timeout=TIMEOUT,
+            )
+
+        back = bring_the_team_back()
+        if back.status_code == 401:  # the fuzz logged the admin out
+            self.forget("admin")
+            back = bring_the_team_back()
+        assert back.status_code == 200, f"the team could not be brought back: {back.text}"
         token = self.staff_token("admin")
-        self.http.delete(
-            f"{self.handoff_url}/api/availability",
-            headers={"Authorization": f"Bearer {token}", "X-Real-IP": self.address()},
-            timeout=TIMEOUT,
-        )
         for conv_id in dict.fromkeys(self.conversations):
             self.http.post(
                 f"{self.handoff_url}/api/conversations/{conv_id}/close",

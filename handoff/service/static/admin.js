@@ -9,7 +9,7 @@
 (function () {
   "use strict";
 
-  // Shared with the other staff page: staff-kit.js, loaded first.
+  // Shared with the other staff pages: staff-kit.js, loaded first.
   var kit = window.StaffKit;
   var h = kit.h, clear = kit.clear, toast = kit.toast, errorOf = kit.errorOf;
   function readSession() { return kit.readSession(STORE); }
@@ -60,55 +60,31 @@
 
   // ---- login ---------------------------------------------------------------------------------
 
-  function showLogin(message) {
-    stopPolling();
-    $("admin-view").hidden = true;
-    $("login-view").hidden = false;
-    $("login-error").textContent = message || "";
-    $("login-username").focus();
-  }
-
-  function onLogin(event) {
-    event.preventDefault();
-    var username = $("login-username").value.trim();
-    var password = $("login-password").value;
-    if (!username || !password) {
-      $("login-error").textContent = "Enter your username and password.";
-      return;
-    }
-    var button = event.target.querySelector("button[type=submit]");
-    button.disabled = true;
-    api("POST", "/api/login", {username: username, password: password}).then(function (result) {
-      button.disabled = false;
-      if (result.status !== 200) {
-        $("login-error").textContent = result.status === 401
-          ? "Wrong username or password." : errorOf(result);
-        return;
-      }
-      if (!result.data.user || result.data.user.role !== "admin") {
-        $("login-error").textContent = "This page is for admins. CSRs work in the support console.";
-        return;
-      }
-      $("login-password").value = "";
-      session = {token: result.data.token, user: result.data.user};
+  var login = kit.staffLogin({
+    view: "admin-view", api: api, adminOnly: true, onShowLogin: stopPolling,
+    loggedIn: function (data) {
+      session = {token: data.token, user: data.user};
       saveSession();
       showAdmin();
-    });
-  }
+    },
+    resumed: function (user) {
+      session.user = user;
+      saveSession();
+      showAdmin();
+    },
+    logout: logout,
+  });
 
   function logout(message) {
     session = {};
     saveSession();
-    showLogin(message);
+    login.showLogin(message);
   }
 
   // ---- shell ---------------------------------------------------------------------------------
 
   function showAdmin() {
-    $("login-view").hidden = true;
-    $("admin-view").hidden = false;
-    var user = session.user || {};
-    $("me").textContent = (user.display_name || user.username || "") + " · admin";
+    login.showView(session.user);
     loadReview();
     loadTraining();
     loadModels();
@@ -651,12 +627,6 @@
   // ---- start ---------------------------------------------------------------------------------
 
   function start() {
-    $("login-form").addEventListener("submit", onLogin);
-    $("logout").addEventListener("click", function () {
-      // The server revokes the token (the request reads it before the session is cleared).
-      api("POST", "/api/logout");
-      logout("");
-    });
     document.querySelectorAll(".section-tabs [role=tab]").forEach(function (tab) {
       tab.addEventListener("click", function () { selectTab(tab); });
       tab.addEventListener("keydown", onTabKey);
@@ -683,14 +653,7 @@
       if (document.visibilityState === "visible" && session.token) loadModels();
     });
 
-    if (!session.token) { showLogin(""); return; }
-    api("GET", "/api/me").then(function (result) {
-      if (result.status !== 200) { if (result.status !== 401) showLogin(errorOf(result)); return; }
-      if (result.data.user.role !== "admin") { logout("This page is for admins."); return; }
-      session.user = result.data.user;
-      saveSession();
-      showAdmin();
-    });
+    login.start(session.token);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

@@ -10,7 +10,7 @@
 (function () {
   "use strict";
 
-  // Shared with the other staff page: staff-kit.js, loaded first.
+  // Shared with the other staff pages: staff-kit.js, loaded first.
   var kit = window.StaffKit;
   var h = kit.h, clear = kit.clear, toast = kit.toast, errorOf = kit.errorOf;
   function readSession() { return kit.readSession(STORE); }
@@ -72,38 +72,22 @@
 
   // ---- login ---------------------------------------------------------------------------------
 
-  function showLogin(message) {
-    $("console-view").hidden = true;
-    $("login-view").hidden = false;
-    $("login-error").textContent = message || "";
-    document.title = "Support console — Harbor & Pine";
-    $("login-username").focus();
-  }
-
-  function onLogin(event) {
-    event.preventDefault();
-    unlockAudio();
-    var username = $("login-username").value.trim();
-    var password = $("login-password").value;
-    if (!username || !password) {
-      $("login-error").textContent = "Enter your username and password.";
-      return;
-    }
-    var button = event.target.querySelector("button[type=submit]");
-    button.disabled = true;
-    api("POST", "/api/login", {username: username, password: password}).then(function (result) {
-      button.disabled = false;
-      if (result.status !== 200) {
-        $("login-error").textContent = result.status === 401
-          ? "Wrong username or password." : errorOf(result);
-        return;
-      }
-      $("login-password").value = "";
-      session = {token: result.data.token, user: result.data.user, tabs: [], sound: soundOn};
+  var login = kit.staffLogin({
+    view: "console-view", api: api,
+    onShowLogin: function () { document.title = "Support console — Harbor & Pine"; },
+    onSubmit: unlockAudio,
+    loggedIn: function (data) {
+      session = {token: data.token, user: data.user, tabs: [], sound: soundOn};
       saveSession();
       showConsole();
-    });
-  }
+    },
+    resumed: function (user) {
+      session.user = user;
+      saveSession();
+      showConsole();
+    },
+    logout: logout,
+  });
 
   function logout(message) {
     if (events) { var ws = events; events = null; try { ws.close(); } catch (e) { /* closed */ } }
@@ -113,17 +97,13 @@
     session = {sound: soundOn};
     saveSession();
     knownQueueIds = null;
-    showLogin(message);
+    login.showLogin(message);
   }
 
   // ---- console -------------------------------------------------------------------------------
 
   function showConsole() {
-    $("login-view").hidden = true;
-    $("console-view").hidden = false;
-    var user = session.user || {};
-    $("me").textContent = (user.display_name || user.username || "") +
-                          (user.role ? " · " + user.role : "");
+    login.showView(session.user);
     updateSoundButton();
     connectEvents();
     loadQueue();
@@ -896,12 +876,6 @@
   // ---- start ---------------------------------------------------------------------------------
 
   function start() {
-    $("login-form").addEventListener("submit", onLogin);
-    $("logout").addEventListener("click", function () {
-      // The server revokes the token (the request reads it before the session is cleared).
-      api("POST", "/api/logout");
-      logout("");
-    });
     $("sound-toggle").addEventListener("click", function () {
       unlockAudio();
       soundOn = !soundOn;
@@ -917,16 +891,7 @@
       if (document.visibilityState === "visible") resetTitle();
     });
     setInterval(tickWaits, 1000);
-    if (!session.token) { showLogin(""); return; }
-    api("GET", "/api/me").then(function (result) {
-      if (result.status === 200) {
-        session.user = result.data.user;
-        saveSession();
-        showConsole();
-      } else if (result.status !== 401) {
-        showLogin(errorOf(result));
-      }
-    });
+    login.start(session.token);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

@@ -60,52 +60,29 @@
 
   function saveSession() { kit.saveSession(STORE, session); }
 
-  function showLogin(message) {
-    $("metrics-view").hidden = true;
-    $("login-view").hidden = false;
-    $("login-error").textContent = message || "";
-    $("login-username").focus();
-  }
-
-  function onLogin(event) {
-    event.preventDefault();
-    var username = $("login-username").value.trim();
-    var password = $("login-password").value;
-    if (!username || !password) {
-      $("login-error").textContent = "Enter your username and password.";
-      return;
-    }
-    var button = event.target.querySelector("button[type=submit]");
-    button.disabled = true;
-    api("POST", "/api/login", {username: username, password: password}).then(function (result) {
-      button.disabled = false;
-      if (result.status !== 200) {
-        $("login-error").textContent = result.status === 401
-          ? "Wrong username or password." : errorOf(result);
-        return;
-      }
-      if (!result.data.user || result.data.user.role !== "admin") {
-        $("login-error").textContent = "This page is for admins. CSRs work in the support console.";
-        return;
-      }
-      $("login-password").value = "";
-      session = {token: result.data.token, user: result.data.user};
+  var login = kit.staffLogin({
+    view: "metrics-view", api: api, adminOnly: true,
+    loggedIn: function (data) {
+      session = {token: data.token, user: data.user};
       saveSession();
       showMetrics();
-    });
-  }
+    },
+    resumed: function (user) {
+      session.user = user;
+      saveSession();
+      showMetrics();
+    },
+    logout: logout,
+  });
 
   function logout(message) {
     session = {};
     saveSession();
-    showLogin(message);
+    login.showLogin(message);
   }
 
   function showMetrics() {
-    $("login-view").hidden = true;
-    $("metrics-view").hidden = false;
-    var user = session.user || {};
-    $("me").textContent = (user.display_name || user.username || "") + " · admin";
+    login.showView(session.user);
     load();
   }
 
@@ -285,11 +262,6 @@
   // ---- start ---------------------------------------------------------------------------------
 
   function start() {
-    $("login-form").addEventListener("submit", onLogin);
-    $("logout").addEventListener("click", function () {
-      api("POST", "/api/logout");  // the server revokes the token
-      logout("");
-    });
     ["bucket", "since", "until", "reason", "csr"].forEach(function (id) {
       $(id).addEventListener("change", load);
     });
@@ -298,14 +270,7 @@
       $("metrics-error").textContent = "The chart library did not load.";
     }
 
-    if (!session.token) { showLogin(""); return; }
-    api("GET", "/api/me").then(function (result) {
-      if (result.status !== 200) { if (result.status !== 401) showLogin(errorOf(result)); return; }
-      if (result.data.user.role !== "admin") { logout("This page is for admins."); return; }
-      session.user = result.data.user;
-      saveSession();
-      showMetrics();
-    });
+    login.start(session.token);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

@@ -1,7 +1,8 @@
 /*
- * What the staff pages (the CSR console and the admin page) share: the session kept in
- * sessionStorage, building elements without HTML, the toast, and the JSON API client.
- * Loaded before each page's own script; it only defines window.StaffKit.
+ * What the staff pages (the CSR console, the admin page and the metrics page) share: the
+ * session kept in sessionStorage, the login form, building elements without HTML, the
+ * toast, and the JSON API client. Loaded before each page's own script; it only defines
+ * window.StaffKit.
  */
 (function () {
   "use strict";
@@ -83,6 +84,90 @@
            "Something went wrong (" + result.status + ").";
   }
 
+  /**
+   * The login of a staff page. Every page has the same form (#login-view holding #login-form,
+   * #login-username, #login-password and #login-error) and its own view with #me and a
+   * #logout button; the page keeps its session, this runs the form and switches the views.
+   *
+   * options: ``view`` the id of the page's view; ``api`` from apiClient; ``adminOnly``
+   * refuses CSRs; ``onShowLogin`` runs first whenever the login is shown; ``onSubmit`` runs
+   * first on each submit; ``loggedIn(data)`` after a login ({token, user}); ``resumed(user)``
+   * after /api/me accepted the page's kept token; ``logout(message)`` ends the page's
+   * session and shows the login again.
+   *
+   * Returns {showLogin(message), showView(user), start(token)}: ``start`` wires the form and
+   * the logout button, then shows the login or resumes the session of ``token``.
+   */
+  function staffLogin(options) {
+    var $ = function (id) { return document.getElementById(id); };
+
+    function showLogin(message) {
+      if (options.onShowLogin) options.onShowLogin();
+      $(options.view).hidden = true;
+      $("login-view").hidden = false;
+      $("login-error").textContent = message || "";
+      $("login-username").focus();
+    }
+
+    function showView(user) {
+      $("login-view").hidden = true;
+      $(options.view).hidden = false;
+      user = user || {};
+      $("me").textContent = (user.display_name || user.username || "") +
+                            (user.role ? " · " + user.role : "");
+    }
+
+    function onLogin(event) {
+      event.preventDefault();
+      if (options.onSubmit) options.onSubmit();
+      var username = $("login-username").value.trim();
+      var password = $("login-password").value;
+      if (!username || !password) {
+        $("login-error").textContent = "Enter your username and password.";
+        return;
+      }
+      var button = event.target.querySelector("button[type=submit]");
+      button.disabled = true;
+      options.api("POST", "/api/login", {username: username, password: password})
+        .then(function (result) {
+          button.disabled = false;
+          if (result.status !== 200) {
+            $("login-error").textContent = result.status === 401
+              ? "Wrong username or password." : errorOf(result);
+            return;
+          }
+          if (options.adminOnly && (!result.data.user || result.data.user.role !== "admin")) {
+            $("login-error").textContent =
+              "This page is for admins. CSRs work in the support console.";
+            return;
+          }
+          $("login-password").value = "";
+          options.loggedIn(result.data);
+        });
+    }
+
+    function start(token) {
+      $("login-form").addEventListener("submit", onLogin);
+      $("logout").addEventListener("click", function () {
+        // The server revokes the token (the request reads it before the session is cleared).
+        options.api("POST", "/api/logout");
+        options.logout("");
+      });
+      if (!token) { showLogin(""); return; }
+      options.api("GET", "/api/me").then(function (result) {
+        if (result.status !== 200) { if (result.status !== 401) showLogin(errorOf(result)); return; }
+        if (options.adminOnly && result.data.user.role !== "admin") {
+          options.logout("This page is for admins.");
+          return;
+        }
+        options.resumed(result.data.user);
+      });
+    }
+
+    return {showLogin: showLogin, showView: showView, start: start};
+  }
+
   window.StaffKit = {readSession: readSession, saveSession: saveSession, h: h, clear: clear,
-                     toast: toast, apiClient: apiClient, errorOf: errorOf};
+                     toast: toast, apiClient: apiClient, errorOf: errorOf,
+                     staffLogin: staffLogin};
 })();

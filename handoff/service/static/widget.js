@@ -491,7 +491,9 @@
     node.setAttribute("data-sender", sender);
     var who = sender === "csr" ? ((message && message.agent) || "Support team") : WHO[sender];
     if (sender === "csr") {
-      node.appendChild(el("span", "who", who));
+      // An answer to a ticket (it has the ticket's id) is no live chat: the label says so.
+      var ticket = message && typeof message.ticket_id === "string" ? message.ticket_id : null;
+      node.appendChild(el("span", "who", ticket ? who + " answered your ticket " + ticket : who));
     } else {
       node.appendChild(el("span", "sr-only", who + ":"));
     }
@@ -627,6 +629,8 @@
   }
 
   function followSpeaker(message) {
+    // A CSR's answer to a ticket leaves the header as it was: nobody is chatting live.
+    if (message.sender === "csr" && message.ticket_id) return;
     if (message.sender === "csr" && message.agent) agentName = String(message.agent);
     else if (message.sender === "bot" || message.kind === "csat_request" ||
              message.kind === "followup_request") agentName = null;

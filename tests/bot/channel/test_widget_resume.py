@@ -6,6 +6,7 @@ import time
 
 import jwt
 import pytest
+import redis.exceptions
 
 from handoff.core.customer_tokens import CustomerTokens
 from handoff.core.resume_links import ResumeLinks
@@ -119,3 +120,83 @@ async def test_a_bad_link_is_refused(client, widget, make, code):
 async def test_a_normal_session_has_no_history(client):
     session = await client.new_session()
     assert "history" not in session and session["resumed"] is False
+
+
+# ---- the customer carries on in the widget: the ticket hears of it ------------------------------
+
+
+async def thread_of(channel, ticket):
+    return await channel.resources.tickets.thread(ticket.id)
+
+
+async def test_a_message_in_the_tickets_chat_reaches_the_ticket_and_the_bot(client, bot, widget):
+    channel = widget[2]
+    session, ticket = await left_a_ticket(client, channel)
+    await csr_replied(channel, ticket)
+    token = session["token"]
+
+    status, body = await client.say(token, "Still not here, ann@example.com")
+    assert status == 200
+    # The bot answers as before; the ticket took the message and is the team's move again.
+    assert bot.texts() == ["Still not here, ann@example.com"]
+    notice, answer = body["messages"]
+    assert notice["sender"] == "system" and notice["ticket_id"] == ticket.id
+    assert notice["text"] == f"Added to your ticket {ticket.id}: the team will answer here."
+    assert answer == {**answer, "sender": "bot", "text": "echo: Still not here, ann@example.com"}
+    *_, written = await thread_of(channel, ticket)
+    # Masked as in the transcript: CSRs read the thread.
+    assert written == {**written, "sender": "customer", "via": "widget"}
+    assert written["text"] == "Still not here, a***@example.com"
+    assert (await channel.resources.tickets.get(ticket.id)).status.value == "open"
+
+    # The ticket is open already: the next message joins it without another notice.
+    status, body = await client.say(token, "Any news?")
+    assert status == 200 and [m["sender"] for m in body["messages"]] == ["bot"]
+    assert (await thread_of(channel, ticket))[-1]["text"] == "Any news?"
+
+    # Back through the link later: these messages are in the history, as written in the chat.
+    url = channel.resume_links.url(session["conversation_id"], ticket.id)
+    resumed = await client.new_session(resume=token_of(url))
+    assert [(h["text"], h["via"]) for h in resumed["history"]] == [
+        ("Where is my parcel?", "chat"),
+        ("Still not here, a***@example.com", "chat"),
+        ("Any news?", "chat"),
+    ]
+
+
+async def test_a_message_reopens_a_solved_ticket(client, bot, widget):
+    channel = widget[2]
+    session, ticket = await left_a_ticket(client, channel)
+    await csr_replied(channel, ticket)
+    await channel.resources.tickets.update(ticket.id, "alice", status="solved")
+
+    status, body = await client.say(session["token"], "It broke again")
+    assert status == 200 and bot.texts() == ["It broke again"]
+    assert [m["sender"] for m in body["messages"]] == ["system", "bot"]
+    reopened = await channel.resources.tickets.get(ticket.id)
+    assert reopened.status.value == "open" and reopened.reopen_count == 1
+
+
+async def test_a_chat_without_a_ticket_leaves_the_tickets_alone(client, bot, widget):
+    channel = widget[2]
+    session, ticket = await left_a_ticket(client, channel)
+    other = await client.new_session()
+    status, body = await client.say(other["token"], "hello")
+    assert status == 200 and [m["sender"] for m in body["messages"]] == ["bot"]
+    assert [m["sender"] for m in await thread_of(channel, ticket)] == ["system"]
+
+
+async def test_a_ticket_that_cannot_take_the_message_does_not_keep_it_from_the_bot(
+    client, bot, widget, monkeypatch
+):
+    channel = widget[2]
+    session, ticket = await left_a_ticket(client, channel)
+    await csr_replied(channel, ticket)
+
+    async def redis_down(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(channel.resources.tickets, "customer_replied", redis_down)
+    status, body = await client.say(session["token"], "Hello?")
+    assert status == 200 and bot.texts() == ["Hello?"]
+    assert [m["text"] for m in body["messages"]] == ["echo: Hello?"]  # no notice either

@@ -243,6 +243,7 @@ async def test_a_reply_goes_by_email_and_to_the_chat_and_waits_on_the_customer(
     assert (await store.transcript("c1"))[-1]["text"] == "Your parcel left the depot today."
     [(_, shown)] = await Outbox(redis_client).read_after("c1")
     assert shown["sender"] == "csr" and shown["agent"] == "Alice"
+    assert shown["ticket_id"] == ticket.id  # an answer to the ticket, not a live chat
     # The mail, with a link that reopens this conversation and ticket.
     [sent] = await mails(redis_client)
     assert sent.to == "sam@example.com" and sent.ticket_id == ticket.id
@@ -442,6 +443,36 @@ async def test_delete_erases_every_trace(desk, store, redis_client):
         await desk.get(ticket.id)
     assert await desk.list() == [] and await desk.for_customer(ticket.customer_key) == []
     assert not [k for k in await redis_client.keys("handoff:ticket*") if ticket.id in k]
+
+
+async def test_a_conversation_knows_its_newest_ticket(desk, store, redis_client):
+    assert await desk.of_conversation("c1") is None
+    await queued(store)
+    first = await desk.open_from_conversation("c1", "sam@example.com", reason="request_human")
+    assert await desk.of_conversation("c1") == first
+    assert await redis_client.get(keys.conversation_ticket("c1")) == first.id
+    follow_up = await desk.open_by_csr("alice", subject="Courier", conversation_id="c1")
+    assert await desk.of_conversation("c1") == follow_up  # the newest one
+    await desk.open_by_csr("alice", subject="No chat")  # a ticket without one points nowhere
+    assert not [
+        k for k in await redis_client.keys("handoff:conversation_ticket:*") if "c1" not in k
+    ]
+    with pytest.raises(InvalidInput):
+        await desk.of_conversation("no spaces allowed")
+
+    # Deleting an older ticket leaves the pointer to the newer one; deleting that one drops it.
+    await desk.delete(first.id)
+    assert await desk.of_conversation("c1") == follow_up
+    await desk.delete(follow_up.id)
+    assert await desk.of_conversation("c1") is None
+    assert not await redis_client.exists(keys.conversation_ticket("c1"))
+
+
+async def test_a_pointer_to_a_ticket_gone_another_way_finds_nothing(desk, store, redis_client):
+    await queued(store)
+    ticket = await desk.open_from_conversation("c1", "sam@example.com", reason="request_human")
+    await redis_client.delete(keys.ticket(ticket.id))
+    assert await desk.of_conversation("c1") is None
 
 
 def test_a_ticket_survives_its_hash_round_trip():
