@@ -18,6 +18,7 @@ between the server's "250 OK" and deleting the mail sends that mail twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -26,6 +27,7 @@ import uuid
 from typing import Callable, Optional, Tuple
 
 import aiosmtplib
+from redis.exceptions import ResponseError
 
 from handoff.core.mail import MailOutbox, OutgoingEmail, Queued
 from handoff.core.settings import EmailSettings
@@ -93,6 +95,7 @@ class MailDeliverer:
         )
         self._clock = clock
         self._task: Optional[asyncio.Task] = None
+        self._stopping = asyncio.Event()
 
     # ---- running ---------------------------------------------------------------------------
 
@@ -102,19 +105,30 @@ class MailDeliverer:
             self._task = asyncio.create_task(self._run(), name=f"mail-{self.consumer}")
 
     async def stop(self) -> None:
-        """Stop sending; a mail being sent is finished by another instance (or the next start)."""
+        """Stop sending after the current pass (a blocking read ends within one poll).
+
+        Cancelling a Redis command in flight can leave its connection waiting for a reply
+        that was already read, and the next command on it hangs: the loop is asked to stop
+        instead, and cancelled only if it does not within a pass's longest time (an SMTP
+        timeout). A mail cut short then is finished by another instance (or the next start).
+        """
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
+        self._stopping.set()
+        grace = self.poll_seconds + self.settings.smtp_timeout_seconds + 5
         try:
-            await task
-        except asyncio.CancelledError:
-            pass
+            await asyncio.wait_for(asyncio.shield(task), timeout=grace)
+        except asyncio.TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        finally:
+            self._stopping.clear()
 
     async def _run(self) -> None:
         grouped = False
-        while True:
+        while not self._stopping.is_set():
             try:
                 if not grouped:
                     await self.outbox.ensure_group()
@@ -122,6 +136,11 @@ class MailDeliverer:
                 await self.run_once(block_ms=await self._block_ms())
             except asyncio.CancelledError:
                 raise
+            except ResponseError as exc:
+                # NOGROUP: the stream or its group was deleted (e.g. Redis flushed): make it again.
+                grouped = grouped and "NOGROUP" not in str(exc)
+                logger.error("mail delivery: Redis refused: %s; retrying", exc)
+                await asyncio.sleep(self.poll_seconds)
             except Exception:  # noqa: BLE001 - Redis down: keep trying, never die
                 logger.exception("mail delivery: could not read the mail outbox; retrying")
                 await asyncio.sleep(self.poll_seconds)

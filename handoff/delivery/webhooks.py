@@ -35,6 +35,7 @@ increase with time).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -134,6 +135,7 @@ class WebhookDeliverer:
         self._rand = rand
         self._tasks: List[asyncio.Task] = []
         self._session: Optional[aiohttp.ClientSession] = None
+        self._stopping = asyncio.Event()
 
     # ---- running ---------------------------------------------------------------------------
 
@@ -150,11 +152,24 @@ class WebhookDeliverer:
         ]
 
     async def close(self) -> None:
-        """Stop delivering; a delivery cut short stays pending and is taken over later."""
+        """Stop delivering; a delivery cut short stays pending and is taken over later.
+
+        The loops are asked to stop and end after their current read or POST; cancelled only
+        if they do not in time. Cancelling a Redis command in flight can leave its
+        connection waiting for a reply that was already read (the next command hangs).
+        """
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        self._stopping.set()
+        grace = self._block_ms / 1000 + self._config.timeout_seconds + 5
+        try:
+            await asyncio.wait_for(
+                asyncio.shield(asyncio.gather(*tasks, return_exceptions=True)), timeout=grace
+            )
+        except asyncio.TimeoutError:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._stopping.clear()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -166,7 +181,7 @@ class WebhookDeliverer:
 
     async def _serve(self, endpoint: WebhookEndpoint) -> None:
         ready = False
-        while True:
+        while not self._stopping.is_set():
             try:
                 if not ready:
                     await self._ensure_group(endpoint)
@@ -183,13 +198,13 @@ class WebhookDeliverer:
                     ready = False  # the stream was deleted: recreate the group
                     continue
                 logger.error("webhooks %s: Redis refused: %s", endpoint.url, exc)
-                await asyncio.sleep(1.0)
+                await self._pause(1.0)
             except (RedisError, OSError) as exc:
                 logger.warning("webhooks %s: Redis unavailable: %s", endpoint.url, exc)
-                await asyncio.sleep(1.0)
+                await self._pause(1.0)
             except Exception:  # noqa: BLE001 - one bad entry must not stop delivery for good
                 logger.exception("webhooks %s: delivery loop failed", endpoint.url)
-                await asyncio.sleep(1.0)
+                await self._pause(1.0)
 
     async def _ensure_group(self, endpoint: WebhookEndpoint) -> None:
         try:
@@ -309,10 +324,17 @@ class WebhookDeliverer:
         """Sleep ``seconds``, keeping the entry claimed; False if another consumer took it."""
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
-            await asyncio.sleep(min(left, TOUCH_SECONDS))
+            await self._pause(min(left, TOUCH_SECONDS))
+            if self._stopping.is_set():
+                return False  # stopping: the entry stays pending for whoever runs next
             if not await self._touch(endpoint, entry_id):
                 return False
         return True
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less when the deliverer is stopping."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
     async def _touch(self, endpoint: WebhookEndpoint, entry_id: str) -> bool:
         # XCLAIM by the owner resets the idle time, so XAUTOCLAIM leaves a live retry alone.
