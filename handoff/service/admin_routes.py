@@ -19,7 +19,7 @@ from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
 from bot.retraining import faq, labels, review
-from bot.retraining.errors import DataFileInvalid
+from bot.retraining.errors import DataFileInvalid, InvalidFilter
 from bot.retraining.model_registry import LOAD_TIMEOUT
 from handoff.core import errors
 from handoff.service.requests import json_body
@@ -204,5 +204,6 @@ def _when(value: Optional[str]) -> Any:
     except ValueError:
         return value
     if not math.isfinite(number):
-        raise errors.InvalidInput("a time must be epoch seconds or an ISO 8601 date/time")
+        # A review filter like any other: 400 invalid_filter, as documented.
+        raise InvalidFilter("a time must be epoch seconds or an ISO 8601 date/time")
     return number

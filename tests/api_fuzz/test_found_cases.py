@@ -218,3 +218,16 @@ def change_password(stack, fuzz_account, current, new):
         login.json()["token"],
         {"current_password": current, "new_password": new},
     )
+
+
+@pytest.mark.parametrize("since", ["Infinity", "nan", "-inf"])
+def test_a_review_time_that_is_no_time_is_400_invalid_filter(stack, admin, since):
+    # Documented as invalid_filter like the review's other filters; it answered invalid_input.
+    response = send("GET", f"{stack.handoff_url}/api/admin/review?since={since}", admin)
+    assert response.status_code == 400 and code(response) == "invalid_filter"
+
+
+def test_a_wrong_inbound_email_key_is_401_invalid_inbound_key(stack):
+    # The code was missing from the document's error codes (the fuzz's schema check failed).
+    response = send("POST", f"{stack.handoff_url}/api/inbound/email?key=wrong", body={})
+    assert response.status_code == 401 and code(response) == "invalid_inbound_key"
