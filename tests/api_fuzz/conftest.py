@@ -19,33 +19,44 @@ FUZZ_FILES = ("test_handoff_api.py", "test_widget_api.py", "test_stateful.py")
 
 @pytest.fixture(scope="session")
 def fuzz(stack, fuzz_account, request):
-    """The run's seed and counters, and the callers.
+    """The run's seed and counters, the callers, and the project's data files as they were.
 
-    Afterwards the fuzz's leftovers are put away for the tests that share the stack: the
-    conversations it left queued or assigned are closed, and the project's data files (the
-    copy the handoff service writes to, where generated FAQs and labels land) are restored,
-    so the retraining tests train on the data they expect.
+    The data files are the copy the handoff service writes to, where generated FAQs and labels
+    land; every fuzz module puts them back (see ``callers``).
     """
     from bot.devtools.stack import DEMO_PASSWORD
 
     run = api_fuzz.FuzzRun(seed=api_fuzz.fuzz_seed())
     api_fuzz.RUNS.append(run)
     callers = api_fuzz.Callers(stack.rasa_url, stack.handoff_url, DEMO_PASSWORD, fuzz_account[1])
-    data = Path(stack.extra_env["HANDOFF_PROJECT_DIR"]) / "data"
-    kept = Path(tempfile.mkdtemp(prefix="api-fuzz-data-"))
-    shutil.copytree(data, kept / "data")
+    kept = _KeptData(Path(stack.extra_env["HANDOFF_PROJECT_DIR"]) / "data")
     try:
-        yield run, callers
+        yield run, callers, kept
     finally:
         try:
             callers.close_leftovers()
         finally:
-            shutil.rmtree(data)
-            shutil.copytree(kept / "data", data)
-            shutil.rmtree(kept)
+            kept.restore()
+            kept.discard()
     if _whole_fuzz_selected(request.session):
         short = {api: n for api, n in run.cases.items() if n < MIN_CASES}
         assert not short, f"the fuzz ran fewer than {MIN_CASES} cases: {short}"
+
+
+class _KeptData:
+    """A copy of a data folder taken before the fuzz, to put back after it."""
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.copy = Path(tempfile.mkdtemp(prefix="api-fuzz-data-")) / "data"
+        shutil.copytree(data, self.copy)
+
+    def restore(self) -> None:
+        shutil.rmtree(self.data)
+        shutil.copytree(self.copy, self.data)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.copy.parent)
 
 
 def _whole_fuzz_selected(session) -> bool:
@@ -86,23 +97,28 @@ def fuzz_run(fuzz):
 def callers(fuzz):
     """The callers; after each fuzz module its leftovers are put away at once.
 
-    Not only at the end of the session: a fuzzed ``PUT /api/availability`` left the team away
-    for every later test on the stack, whose escalations were then offered tickets.
+    Not only at the end of the session, because later tests share the stack: a fuzzed
+    ``PUT /api/availability`` left the team away, so their escalations were offered tickets,
+    and an FAQ the fuzz created stayed in the data the retraining test evaluates on.
     """
-    yield fuzz[1]
-    fuzz[1].close_leftovers()
+    _, callers, kept = fuzz
+    yield callers
+    try:
+        callers.close_leftovers()
+    finally:
+        kept.restore()
 
 
 @pytest.fixture(scope="session")
 def handoff_schema(fuzz, stack):
-    run, _ = fuzz
+    run = fuzz[0]
     configuration = api_fuzz.config(run.seed, api_fuzz.HANDOFF_EXAMPLES)
     return api_fuzz.load(f"{stack.handoff_url}/openapi.yaml", stack.handoff_url, configuration)
 
 
 @pytest.fixture(scope="session")
 def widget_schema(fuzz, stack):
-    run, _ = fuzz
+    run = fuzz[0]
     configuration = api_fuzz.config(run.seed, api_fuzz.WIDGET_EXAMPLES)
     url = f"{stack.rasa_url}{api_fuzz.WIDGET_PREFIX}/openapi.yaml"
     return api_fuzz.load(url, stack.rasa_url, configuration)
