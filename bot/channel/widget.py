@@ -7,7 +7,9 @@ Every message for the customer (bot replies, CSR messages, notices) goes into th
 conversation's outbox (:mod:`handoff.core.outbox`, a Redis Stream) and is delivered
 from there: in the HTTP response of the message that caused it, to
 ``GET messages?after=`` after a reload, and live over the WebSocket. Nothing is
-kept in process memory, so whichever Rasa instance holds the socket delivers.
+kept in process memory, so whichever Rasa instance holds the socket delivers. The
+sockets of one process share its delivery hub (:mod:`handoff.core.delivery_hub`):
+two Redis connections for any number of idle sockets.
 
 The conversation id always comes from the customer's signed token
 (:mod:`handoff.core.customer_tokens`), never from the request. While a CSR has the
@@ -40,7 +42,8 @@ from sanic.request import Request, parse_multipart_form
 from sanic.response import HTTPResponse
 from websockets.exceptions import ConnectionClosed
 
-from handoff.core import errors, followup, keys, log_redaction
+from bot.channel import operations
+from handoff.core import errors, followup, keys, log_format, log_redaction, process_metrics
 from handoff.core.attachments import Attachments, describe_size, download_headers
 from handoff.core.csr_desk import csat_request
 from handoff.core.customer_tokens import (
@@ -49,6 +52,7 @@ from handoff.core.customer_tokens import (
     CustomerTokens,
     new_conversation_id,
 )
+from handoff.core.delivery_hub import SWEEP_SECONDS, Delivery, DeliveryHub, HubClosed, Subscription
 from handoff.core.http_errors import HttpError, check_websocket_handshake, http_error
 from handoff.core.lifecycle import State
 from handoff.core.outbox import Entry, Outbox, check_message_id, normalize_message
@@ -67,7 +71,6 @@ log_redaction.install()
 
 CHANNEL = "widget"
 WITH_CSR = (State.QUEUED, State.ASSIGNED)
-WAIT_MS = 10_000  # one blocking outbox read of the WebSocket loop
 PAGE = 100  # outbox entries per GET
 MAX_META_CHARS = {"page_url": 2048, "locale": 35}
 THANKS_TEXT = "Thank you for your feedback!"
@@ -183,6 +186,7 @@ def _json_errors(handler: Callable[..., Awaitable[HTTPResponse]]):
         try:
             return await handler(request, *args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - the edge: everything becomes JSON
+            process_metrics.count_redis_error(operations.SERVER, exc)
             err = http_error(exc, f"widget {request.method} {request.path}")
             return response.json(err.body, status=err.status, headers=err.headers)
 
@@ -213,6 +217,7 @@ class OutboxOutput(OutputChannel):
         """Put one message (a dict with ``text``) in the outbox and remember its id."""
         body = normalize_message({"sender": "bot", **message})
         entry_id = await self._outbox.append(recipient_id, body)
+        process_metrics.count_message("out", "bot")
         self.entries.append((entry_id, body))
         return entry_id
 
@@ -273,6 +278,14 @@ def _buttons(buttons: Any) -> List[Dict[str, str]]:
     return result
 
 
+def _frame(delivery: Delivery) -> Dict[str, Any]:
+    """A socket frame: an outbox entry (``message``) or a CSR's typing notice (``typing``)."""
+    if delivery.kind == "message" and delivery.entry is not None:
+        entry_id, message = delivery.entry
+        return {"type": "message", "id": entry_id, "message": message}
+    return {"type": "typing", **(delivery.notice or {})}
+
+
 def _wire(entry: Entry) -> Dict[str, Any]:
     """An outbox entry as the HTTP API shows it: the message with its ``id``."""
     entry_id, message = entry
@@ -304,6 +317,7 @@ class WidgetInput(InputChannel):
         """
         config = load_config()
         config.check_secret()
+        log_format.apply(config.log_format)  # the rest once Sanic has its handlers (operations)
         return cls(WidgetSettings.from_credentials(credentials, config))
 
     def __init__(self, settings: WidgetSettings, clock: Callable[[], float] = time.time):
@@ -312,6 +326,8 @@ class WidgetInput(InputChannel):
         self._clock = clock
         self.tokens = CustomerTokens(settings.secret, settings.token_ttl_seconds)
         self.resources = Resources(settings.shared)
+        self.sweep_seconds = SWEEP_SECONDS
+        self._hub: Optional[DeliveryHub] = None
 
     # -- collaborators, built by the composition root on first use (the server's event loop) --
 
@@ -345,8 +361,18 @@ class WidgetInput(InputChannel):
         """The "did that solve it?" questions and their answers."""
         return self.resources.followups
 
+    @property
+    def hub(self) -> DeliveryHub:
+        """Live delivery to every socket of this process, over two Redis connections."""
+        if self._hub is None:
+            self._hub = DeliveryHub(self.redis, self.outbox, sweep_seconds=self.sweep_seconds)
+        return self._hub
+
     async def close(self) -> None:
-        """Close the Redis client (the next use opens a new one)."""
+        """Stop the delivery hub and close the Redis client (the next use opens new ones)."""
+        hub, self._hub = self._hub, None
+        if hub is not None:
+            await hub.close()
         await self.resources.close()
 
     def get_output_channel(self) -> OutputChannel:
@@ -358,6 +384,7 @@ class WidgetInput(InputChannel):
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         """The routes under ``/webhooks/widget/`` (see ``docs/widget-api.md``)."""
         bp = Blueprint(f"widget_webhook_{type(self).__name__}")
+        operations.add_routes(bp, lambda: self.redis, self.settings.shared.log_format)
 
         @bp.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
@@ -585,11 +612,15 @@ class WidgetInput(InputChannel):
             text, output, sender_id=conv_id, input_channel=CHANNEL, metadata=metadata or None
         )
         failed = False
+        process_metrics.count_message("in", "customer")
+        started = time.monotonic()
         try:
             await on_new_message(message)
         except Exception:  # noqa: BLE001 - Rasa's failure must not lose the message
             logger.exception("widget channel: Rasa failed on a message of %s", conv_id)
             failed = True
+        if not failed and state not in WITH_CSR:  # a paused tracker answers nothing
+            process_metrics.REPLY_LATENCY.observe(time.monotonic() - started)
         if state in WITH_CSR:
             # The CSR must see it even when Rasa failed (then without an intent).
             intent, confidence = (None, None) if failed else await _latest_intent(request, conv_id)
@@ -659,9 +690,19 @@ class WidgetInput(InputChannel):
             await _send_error(ws, http_error(refused))
             await ws.close(4400, "invalid after")
             return
+        async with self.hub.subscribe(conv_id, after) as subscription:
+            await self._serve_subscribed(request, ws, conv_id, subscription, on_new_message)
+
+    async def _serve_subscribed(
+        self,
+        request: Request,
+        ws: Any,
+        conv_id: str,
+        subscription: Subscription,
+        on_new_message: OnNewMessage,
+    ) -> None:
         tasks = [
-            asyncio.ensure_future(self._deliver(ws, conv_id, after)),
-            asyncio.ensure_future(self._forward_signals(ws, conv_id)),
+            asyncio.ensure_future(self._deliver(ws, subscription)),
             asyncio.ensure_future(self._receive(request, ws, conv_id, on_new_message)),
         ]
         try:
@@ -678,28 +719,14 @@ class WidgetInput(InputChannel):
 
     # -- socket loops --
 
-    async def _deliver(self, ws: Any, conv_id: str, after: Optional[str]) -> None:
-        outbox = self.outbox
+    async def _deliver(self, ws: Any, subscription: Subscription) -> None:
+        """Send what the hub has for this socket until it closes (or the hub stops)."""
         while True:
-            for entry_id, message in await outbox.wait_after(conv_id, after, WAIT_MS):
-                await ws.send(json.dumps({"type": "message", "id": entry_id, "message": message}))
-                after = entry_id
-
-    async def _forward_signals(self, ws: Any, conv_id: str) -> None:
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(keys.signals(conv_id))
-            async for item in pubsub.listen():
-                if item.get("type") != "message":
-                    continue
-                try:
-                    notice = json.loads(item["data"])
-                except ValueError:
-                    continue
-                if isinstance(notice, dict):
-                    await ws.send(json.dumps({"type": "typing", **notice}))
-        finally:
-            await pubsub.close()
+            try:
+                delivery = await subscription.next()
+            except HubClosed:
+                return  # the server is stopping
+            await ws.send(json.dumps(_frame(delivery)))
 
     async def _receive(
         self, request: Request, ws: Any, conv_id: str, on_new_message: OnNewMessage

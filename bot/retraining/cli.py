@@ -6,6 +6,7 @@
     python -m bot.retraining train [--config config.yml]
     python -m bot.retraining evaluate MODEL [--running MODEL]
     python -m bot.retraining models | activate MODEL [--override] | rollback
+    python -m bot.retraining first-model [MODEL]   (model-server mode: before Rasa starts)
 
 Settings come from handoff.yml (``retraining:``; ``--handoff-config`` or
 ``HANDOFF_CONFIG`` for another file) and the environment, like the service.
@@ -76,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("model")
     cmd.add_argument("--override", action="store_true", help="even if it scored worse")
     commands.add_parser("rollback", help="go back to the model that ran before")
+    cmd = commands.add_parser(
+        "first-model", help="model server: make a model active unless one already is"
+    )
+    cmd.add_argument("model", nargs="?", help="model file name (default: the newest)")
     return parser
 
 
@@ -249,6 +254,11 @@ async def _rollback(args, config, redis) -> int:
     return 0
 
 
+async def _first_model(args, config, redis) -> int:
+    print(await ModelRegistry(redis, config).set_first_model(args.model))
+    return 0
+
+
 COMMANDS = {
     "review": _review,
     "label": _label,
@@ -259,6 +269,7 @@ COMMANDS = {
     "models": _models,
     "activate": _activate,
     "rollback": _rollback,
+    "first-model": _first_model,
 }
 
 

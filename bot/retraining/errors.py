@@ -71,6 +71,12 @@ class ModelNotFound(NotFound):
     code = "model_not_found"
 
 
+class NoActiveModel(NotFound):
+    """No model was ever activated, so the model server has nothing to serve (404)."""
+
+    code = "no_active_model"
+
+
 class NoJob(NotFound):
     """No training job is running (or none ever ran)."""
 
@@ -137,6 +143,15 @@ class RasaUnavailable(errors.UpstreamError, RetrainingError):
     """A Rasa server did not answer or refused the model (502)."""
 
     code = "rasa_unavailable"
+
+
+class ModelNotPulled(RasaUnavailable):
+    """In model-server mode, a Rasa server did not run the new model in time (502).
+
+    The activation is undone: the previous model is served again.
+    """
+
+    code = "model_not_pulled"
 
 
 class EvaluationFailed(RetrainingError):

@@ -12,7 +12,8 @@ Layout::
     retraining:job:{id}:cancel       string  set when someone asked to cancel the job
     retraining:last_job              string  id of the newest job
     retraining:comparison:{model}    string  JSON Comparison of a trained model
-    retraining:active                list    activated model names, newest last (rollback stack)
+    retraining:active                list    activated model names, newest last (rollback stack);
+                                             the last is what GET /models/active serves
     retraining:activations           list    JSON activation log, newest last
 """
 

@@ -4,6 +4,14 @@ Activation is Rasa's own ``PUT /model``: the server loads the new model beside
 the old one and swaps its agent only once the new one is ready, so customers
 never meet a server without a model. The activation history is a stack in
 Redis, so rollback goes back one activation at a time.
+
+In model-server mode (``retraining.model_server``) nothing is pushed to Rasa: the top of
+that stack is the *active model*, which every Rasa server pulls from the handoff service
+(``GET /models/active``, endpoints.yml ``models:``, ETag = file name). Activation and
+rollback change the active model, then wait until every ``retraining.rasa_urls`` reports it
+in ``/status``; when one does not in ``model_server_timeout_seconds`` the change is undone.
+Rasa loads a pulled model the same way (the old agent stays until the new one is ready;
+Rasa 3.6 loads in its event loop either way, so a loading instance answers late).
 """
 
 from __future__ import annotations
@@ -18,18 +26,22 @@ from typing import Any, Dict, List, Optional
 
 import aiohttp
 from redis.asyncio import Redis
+from redis.exceptions import WatchError
 
 from bot.nlu.training import cache_dir
 from bot.retraining import keys
 from bot.retraining.comparison import Comparison
 from bot.retraining.errors import (
     ModelNotFound,
+    ModelNotPulled,
     ModelWorse,
+    NoActiveModel,
     NotEvaluated,
     NothingToRollBack,
     RasaUnavailable,
 )
-from handoff.core.settings import RetrainingConfig
+from handoff.core.resources import Resources
+from handoff.core.settings import HandoffConfig, RetrainingConfig
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +50,9 @@ STATUS_TIMEOUT = 10
 # Loading a model takes tens of seconds on a small machine; Rasa answers when done.
 LOAD_TIMEOUT = 600
 TOKEN_HINT = "make run writes the token of its Rasa to var/rasa_token, which the CLI reads"
+# How often a model-server activation asks each Rasa server which model it runs.
+PULL_CHECK_SECONDS = 0.5
+FIRST_MODEL_BY = "first-model"
 
 
 @dataclass
@@ -163,6 +178,57 @@ class ModelRegistry:
                 return folder / name
         raise ModelNotFound(f"no model {name!r} in {self._config.models_dir}")
 
+    # ---- the model server ----------------------------------------------------------------
+
+    async def active(self) -> Optional[str]:
+        """The model activated last (top of the rollback stack): what Rasa servers pull."""
+        return await self._redis.lindex(keys.ACTIVE, -1)
+
+    async def active_file(self) -> Path:
+        """The file of the active model, which ``GET /models/active`` serves.
+
+        Raises:
+            NoActiveModel: nothing was ever activated.
+            ModelNotFound: the active model's file is not in this instance's ``models/``.
+        """
+        name = await self.active()
+        if not name:
+            raise NoActiveModel(
+                "no model is active yet: activate one, or set the first with "
+                "`python -m bot.retraining first-model [MODEL]`"
+            )
+        return self.find(name)
+
+    async def set_first_model(self, model: Optional[str] = None) -> str:
+        """Make ``model`` (default: the newest in ``models/``) active, unless one already is.
+
+        For a cluster launcher, before its Rasa servers start and pull: a model an admin
+        activated earlier stays active, so restarting the cluster never undoes an activation.
+
+        Returns:
+            The name of the active model.
+
+        Raises:
+            ModelNotFound: no such model, or no model at all in ``models/``.
+        """
+        current = await self.active()
+        if current:
+            return current
+        path = self.find(model) if model else self._newest()
+        async with self._redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(keys.ACTIVE)
+                if await pipe.llen(keys.ACTIVE):
+                    return await self.active() or path.name
+                record = Activation(path.name, None, FIRST_MODEL_BY, _iso(None), True, False, [])
+                pipe.multi()
+                pipe.rpush(keys.ACTIVE, path.name)
+                pipe.rpush(keys.ACTIVATIONS, json.dumps(record.to_dict()))
+                await pipe.execute()
+            except WatchError:  # another launcher set one first: keep that one
+                return await self.active() or path.name
+        return path.name
+
     # ---- changing ------------------------------------------------------------------------
 
     async def activate(
@@ -231,6 +297,8 @@ class ModelRegistry:
     async def _switch(
         self, path: Path, by: Optional[str], *, override: bool, rollback: bool
     ) -> Activation:
+        if self._config.model_server:
+            return await self._publish(path, by, override=override, rollback=rollback)
         before = await self.running()
         switched: List[str] = []
         try:
@@ -244,17 +312,57 @@ class ModelRegistry:
         activation = Activation(path.name, previous, by, _iso(None), override, rollback, switched)
         stack = await self._redis.lrange(keys.ACTIVE, 0, -1)
         async with self._redis.pipeline(transaction=True) as pipe:
-            if rollback:
-                pipe.rpop(keys.ACTIVE)
-            else:
-                if previous and not stack:
-                    stack.append(previous)  # the first activation: remember where we started
-                    pipe.rpush(keys.ACTIVE, previous)
-                if stack[-1:] != [path.name]:  # activating the running model again changes nothing
-                    pipe.rpush(keys.ACTIVE, path.name)
+            _change_stack(pipe, stack, path.name, previous, rollback)
             pipe.rpush(keys.ACTIVATIONS, json.dumps(activation.to_dict()))
             await pipe.execute()
         return activation
+
+    async def _publish(
+        self, path: Path, by: Optional[str], *, override: bool, rollback: bool
+    ) -> Activation:
+        """Model-server mode: make ``path`` the active model, then wait until every server runs
+        it; undo when one does not in time."""
+        before = await self.running()
+        stack = await self._redis.lrange(keys.ACTIVE, 0, -1)
+        previous = next((name for name in before.values() if name), None) or (
+            stack[-1] if stack else None
+        )
+        async with self._redis.pipeline(transaction=True) as pipe:
+            _change_stack(pipe, list(stack), path.name, previous, rollback)
+            await pipe.execute()
+        try:
+            await self._wait_until_running(path.name, previous)
+        except ModelNotPulled:
+            await self._put_stack_back(stack)
+            raise
+        servers = list(self._config.rasa_urls)
+        activation = Activation(path.name, previous, by, _iso(None), override, rollback, servers)
+        await self._redis.rpush(keys.ACTIVATIONS, json.dumps(activation.to_dict()))
+        return activation
+
+    async def _wait_until_running(self, name: str, previous: Optional[str]) -> None:
+        """Until every Rasa server reports ``name`` in ``/status``.
+
+        Raises:
+            ModelNotPulled: one still runs another model (or does not answer) at the timeout.
+        """
+        timeout = self._config.model_server_timeout_seconds
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            behind = {url: run for url, run in (await self.running()).items() if run != name}
+            if not behind:
+                return
+            if loop.time() >= deadline:
+                raise ModelNotPulled(_not_pulled_message(name, previous, behind, timeout))
+            await asyncio.sleep(PULL_CHECK_SECONDS)
+
+    async def _put_stack_back(self, stack: List[str]) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.ACTIVE)
+            if stack:
+                pipe.rpush(keys.ACTIVE, *stack)
+            await pipe.execute()
 
     async def _restore(self, before: Dict[str, Optional[str]], switched: List[str]) -> None:
         for url in switched:
@@ -324,11 +432,69 @@ class ModelRegistry:
         files = [p for p in folder.glob(f"*{SUFFIX}") if p.is_file()] if folder.is_dir() else []
         return sorted(files, key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
 
+    def _newest(self) -> Path:
+        files = self._files()
+        if not files:
+            raise ModelNotFound(
+                f"no model in {self._config.models_dir}: train one first (make train)"
+            )
+        return files[0]
+
     def _find_or_none(self, name: str) -> Optional[Path]:
         try:
             return self.find(name)
         except ModelNotFound:
             return None
+
+
+def set_first_model(config: HandoffConfig, model: Optional[str] = None) -> str:
+    """Blocking form of :meth:`ModelRegistry.set_first_model`, for a launcher without a loop.
+
+    Uses the same Redis connection settings as the service (``redis_url``, Sentinel).
+
+    Returns:
+        The name of the active model.
+    """
+
+    async def set_it() -> str:
+        resources = Resources(config)
+        try:
+            registry = ModelRegistry(resources.redis, config.retraining)
+            return await registry.set_first_model(model)
+        finally:
+            await resources.close()
+
+    return asyncio.run(set_it())
+
+
+def _change_stack(
+    pipe: Any, stack: List[str], name: str, previous: Optional[str], rollback: bool
+) -> None:
+    """Queue on ``pipe`` the change of the rollback stack ``stack`` for one (de)activation."""
+    if rollback:
+        pipe.rpop(keys.ACTIVE)
+        return
+    if previous and not stack:
+        stack.append(previous)  # the first activation: remember where we started
+        pipe.rpush(keys.ACTIVE, previous)
+    if stack[-1:] != [name]:  # activating the running model again changes nothing
+        pipe.rpush(keys.ACTIVE, name)
+
+
+def _not_pulled_message(
+    name: str, previous: Optional[str], behind: Dict[str, Optional[str]], timeout: float
+) -> str:
+    runs = "; ".join(
+        f"{url} runs {run}" if run else f"{url} did not answer /status"
+        for url, run in behind.items()
+    )
+    return (
+        f"{name} was not running on every Rasa server after {timeout:g} s ({runs}). "
+        f"Rasa pulls the model from the handoff service's /models/active every "
+        f"wait_time_between_pulls seconds: check endpoints.yml `models:` (url through the load "
+        f"balancer, token = RASA_TOKEN) and the Rasa logs. {previous or 'The earlier model'} "
+        f"is served again (retraining.model_server_timeout_seconds sets the wait)"
+    )
 
 
 def _iso(epoch: Optional[float]) -> str:

@@ -12,7 +12,7 @@ import logging
 import time
 from typing import Any, Dict, List, Optional, Protocol
 
-from handoff.core import lifecycle
+from handoff.core import lifecycle, process_metrics
 from handoff.core.auth import Auth, Identity
 from handoff.core.conversation import Conversation
 from handoff.core.errors import InvalidInput, InvalidTransition, NotAssignee, UpstreamError
@@ -121,7 +121,9 @@ class HandoffService:
         }
         if buttons:
             message["buttons"] = buttons
-        return {"id": await self.outbox.append(conv_id, message), "message": message}
+        entry_id = await self.outbox.append(conv_id, message)
+        process_metrics.count_message("out", "csr")
+        return {"id": entry_id, "message": message}
 
     async def typing(self, conv_id: str, who: Identity) -> None:
         """Show the customer that the CSR is typing (ephemeral)."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping
 
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError as RedisReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from handoff.core import errors
@@ -38,7 +39,12 @@ STATUS: Dict[type, int] = {
     errors.Unavailable: 503,
 }
 
-REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+# Every way a Redis outage shows: refused or lost connections (with Sentinel also
+# MasterNotFoundError; BusyLoadingError while a restarted server loads its data), replies
+# that never came, and writes a demoted primary refuses in the middle of a failover.
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, RedisReadOnlyError)
+# Seconds a client waits before trying again: a restart or a Sentinel failover takes a few.
+REDIS_RETRY_AFTER_SECONDS = 2
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,11 @@ def http_error(exc: BaseException, where: str = "") -> HttpError:
     if isinstance(exc, REDIS_DOWN):
         # A temporary condition, not a bug.
         logger.error("Redis unavailable during %s: %s", where, exc)
-        return HttpError(503, "redis_unavailable", "storage is temporarily unavailable")
+        return HttpError(
+            503,
+            "redis_unavailable",
+            "storage is temporarily unavailable; retry shortly",
+            {"Retry-After": str(REDIS_RETRY_AFTER_SECONDS)},
+        )
     logger.error("unhandled error in %s", where, exc_info=exc)
     return HttpError(500, "internal_error", "something went wrong on our side; it is logged")

@@ -12,6 +12,8 @@ Layout::
     handoff:notes:{id}                list    JSON internal CSR notes
     handoff:signals:{id}              channel ephemeral notices to the customer (typing)
     handoff:outbox:{id}               stream  messages to deliver to the customer
+    handoff:outbox_appended:{id}      channel "the outbox of {id} grew" (wakes delivery hubs)
+    handoff:delivery                  channel every delivery hub listens (a message: re-read all)
     handoff:attachments:{id}          hash    attachment id -> JSON metadata (name, type, size...)
     handoff:attachment_data:{id}      hash    attachment id -> the file's bytes, base64
     handoff:queue                     zset    queued conversation ids, score = priority + wait
@@ -65,6 +67,7 @@ QUEUE = f"{PREFIX}:queue"
 TICKETS = f"{PREFIX}:tickets"
 TICKET_SEQ = f"{PREFIX}:ticket_seq"
 EVENTS = f"{PREFIX}:events"
+DELIVERY = f"{PREFIX}:delivery"
 WEBHOOK_EVENTS = f"{PREFIX}:webhook_events"
 WEBHOOK_FAILED = f"{PREFIX}:webhook_failed"
 AVAILABILITY = f"{PREFIX}:availability"
@@ -119,6 +122,11 @@ def signals(conv_id: str) -> str:
 def outbox(conv_id: str) -> str:
     """The stream of messages waiting to be shown to one customer."""
     return f"{PREFIX}:outbox:{conv_id}"
+
+
+def outbox_appended(conv_id: str) -> str:
+    """The pub/sub channel told each time a message is added to one customer's outbox."""
+    return f"{PREFIX}:outbox_appended:{conv_id}"
 
 
 def attachments(conv_id: str) -> str:

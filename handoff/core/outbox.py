@@ -2,7 +2,9 @@
 
 A Redis Stream per conversation (``handoff:outbox:{id}``). Whoever holds the
 customer's socket reads from it: the widget acknowledges the last id it showed
-and, after a reconnect or a page reload, asks for what came after. Messages are
+and, after a reconnect or a page reload, asks for what came after. Each append is
+announced on a pub/sub channel, which wakes the process's delivery hub
+(:mod:`handoff.core.delivery_hub`) instead of one blocking read per socket. Messages are
 never lost between instances because nothing is kept in process memory.
 
 The bot's web-widget channel imports this module, so it depends only on
@@ -21,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from redis.asyncio import Redis
 
@@ -68,6 +70,9 @@ class Outbox:
     async def append(self, conv_id: str, message: Mapping[str, Any]) -> str:
         """Add a message for the customer and return its stream id.
 
+        The same transaction publishes on ``keys.outbox_appended(conv_id)``, so every
+        delivery hub holding this customer's socket reads the new entry at once.
+
         Raises:
             InvalidMessage: the message lacks a valid sender or text.
         """
@@ -76,7 +81,8 @@ class Outbox:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xadd(key, {"message": json.dumps(body)}, maxlen=self._maxlen, approximate=True)
             pipe.expire(key, self._ttl)
-            stream_id, _ = await pipe.execute()
+            pipe.publish(keys.outbox_appended(conv_id), "")
+            stream_id, _, _ = await pipe.execute()
         return stream_id
 
     async def read_after(
@@ -87,32 +93,30 @@ class Outbox:
         Raises:
             InvalidMessageId: ``last_id`` is not a stream id.
         """
-        if last_id is not None and _is_last_possible(check_message_id(last_id)):
-            return []  # nothing can follow it (and Redis refuses it as an exclusive start)
-        start = "-" if last_id is None else "(" + last_id
-        entries = await self._redis.xrange(keys.outbox(conv_id), min=start, max="+", count=count)
-        return [_entry(entry_id, fields) for entry_id, fields in entries]
+        [entries] = await self.read_many([(conv_id, last_id)], count=count)
+        return entries
 
-    async def wait_after(
-        self, conv_id: str, last_id: Optional[str], timeout_ms: int, count: int = 100
-    ) -> List[Entry]:
-        """Like :meth:`read_after`, but block up to ``timeout_ms`` until something arrives.
+    async def read_many(
+        self, cursors: Sequence[Tuple[str, Optional[str]]], count: int = 100
+    ) -> List[List[Entry]]:
+        """:meth:`read_after` for many ``(conv_id, last_id)`` pairs in one round trip.
 
-        Returns an empty list on timeout. Holds one pooled connection while waiting.
+        One pipeline on one pooled connection, however many conversations: the delivery
+        hub reads for every open socket of a process this way.
 
         Raises:
-            InvalidMessageId: ``last_id`` is not a stream id.
+            InvalidMessageId: a ``last_id`` is not a stream id.
         """
-        # "0-0" rather than "$": a message appended just before this call must
-        # still be returned, and XREAD is strictly-after for an explicit id.
-        start = "0-0" if last_id is None else check_message_id(last_id)
-        reply = await self._redis.xread(
-            {keys.outbox(conv_id): start}, count=count, block=max(1, int(timeout_ms))
-        )
-        if not reply:
-            return []
-        _stream, entries = reply[0]
-        return [_entry(entry_id, fields) for entry_id, fields in entries]
+        starts = [_range_start(last_id) for _, last_id in cursors]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for (conv_id, _), start in zip(cursors, starts, strict=True):
+                if start is not None:
+                    pipe.xrange(keys.outbox(conv_id), min=start, max="+", count=count)
+            replies = iter(await pipe.execute())
+        return [
+            [] if start is None else [_entry(i, fields) for i, fields in next(replies)]
+            for start in starts
+        ]
 
     async def signal(self, conv_id: str, notice: Mapping[str, Any]) -> int:
         """Publish an ephemeral notice (e.g. ``{"type": "typing"}``) to the customer's channel.
@@ -173,6 +177,18 @@ def check_message_id(value: Any) -> str:
         shown = repr(value)[:60] if isinstance(value, str) else type(value).__name__
         raise InvalidMessageId(f"`after` must be a message id from this API, not {shown}")
     return value
+
+
+def _range_start(last_id: Optional[str]) -> Optional[str]:
+    """XRANGE's exclusive start after ``last_id``; None when nothing can follow it.
+
+    Redis refuses the last possible id as an exclusive start, and no entry follows it.
+    """
+    if last_id is None:
+        return "-"
+    if _is_last_possible(check_message_id(last_id)):
+        return None
+    return "(" + last_id
 
 
 def _is_last_possible(value: str) -> bool:

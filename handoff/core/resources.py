@@ -25,6 +25,7 @@ from handoff.core.followup import Followups
 from handoff.core.mail import MailOutbox
 from handoff.core.outbox import Outbox
 from handoff.core.presence import Presence
+from handoff.core.redis_connection import async_client, close_client
 from handoff.core.resume_links import ResumeLinks
 from handoff.core.settings import HandoffConfig
 from handoff.core.sla import SlaPolicy
@@ -35,8 +36,11 @@ DAY = 86400
 
 
 def redis_client(settings: HandoffConfig) -> aioredis.Redis:
-    """An asyncio client on ``settings.redis_url`` that returns ``str``, never ``bytes``."""
-    return aioredis.from_url(settings.redis_url, decode_responses=True)
+    """An asyncio client that returns ``str``, never ``bytes``; pooled, retried, Sentinel-aware.
+
+    See :func:`handoff.core.redis_connection.async_client`.
+    """
+    return async_client(settings)
 
 
 class Resources:
@@ -171,5 +175,4 @@ class Resources:
             if isinstance(member, cached_property):
                 self.__dict__.pop(name, None)
         if client is not None:
-            await client.close()
-            await client.connection_pool.disconnect()
+            await close_client(client)

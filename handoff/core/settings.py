@@ -21,7 +21,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from handoff.core import log_format
 from handoff.core.errors import ConfigError
+from handoff.core.redis_settings import RedisSettings, apply_env, redis_settings
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,8 @@ ENV_OVERRIDES: Dict[str, Tuple[str, Callable[[str], Any]]] = {
     "HANDOFF_PROJECT_DIR": ("project_dir", Path),
     # Comma-separated; resolved when called (the parser is defined below).
     "HANDOFF_ALLOWED_ORIGINS": ("allowed_origins", lambda raw: _url_list(raw)),
+    # Every process's log lines: text or json (handoff/core/log_format.py).
+    "LOG_FORMAT": ("log_format", lambda raw: raw.strip().lower()),
 }
 
 
@@ -109,6 +113,9 @@ RETRAINING_ENV_OVERRIDES: Dict[str, Tuple[str, Callable[[str], Any]]] = {
     "RETRAINING_LOW_CONFIDENCE_THRESHOLD": ("low_confidence_threshold", float),
     "RETRAINING_KEEP_MODELS": ("keep_models", int),
     "RETRAINING_MAX_ACCURACY_DROP": ("max_accuracy_drop", float),
+    # _flag is defined below; resolved when called.
+    "RETRAINING_MODEL_SERVER": ("model_server", lambda raw: _flag(raw)),
+    "RETRAINING_MODEL_SERVER_TIMEOUT_SECONDS": ("model_server_timeout_seconds", float),
 }
 
 
@@ -287,6 +294,11 @@ class RetrainingConfig:
             only activated with an explicit override.
         item_ttl_days: A listed review item (masked text and context) is kept
             this long for labelling (default: the top-level ``record_ttl_days``).
+        model_server: Rasa servers pull the active model from the handoff service
+            (``GET /models/active``, endpoints.yml ``models:``) instead of being sent it with
+            ``PUT /model``; activation then waits until every ``rasa_urls`` runs it.
+        model_server_timeout_seconds: How long an activation in model-server mode waits for
+            every Rasa server to pull and load the model before it fails (and is undone).
     """
 
     project_dir: Path = REPO_ROOT
@@ -300,6 +312,8 @@ class RetrainingConfig:
     tracker_key_prefix: str = "rasa"
     max_accuracy_drop: float = 0.02
     item_ttl_days: int = 30
+    model_server: bool = False
+    model_server_timeout_seconds: float = 600.0
 
     def path(self, relative: str) -> Path:
         """A project file named in these settings, as a path."""
@@ -468,6 +482,8 @@ class HandoffConfig:
         tickets: Settings of the ticket inbox (SLA targets per priority).
         retention: How long customer data is kept.
         webhooks: Signed, retried POSTs of every lifecycle event to the store's tools.
+        redis: Sentinel discovery, pool size, timeouts and retries of the Redis clients.
+        log_format: ``text`` or ``json`` (one object per line), for every process.
     """
 
     environment: str = "dev"
@@ -512,6 +528,8 @@ class HandoffConfig:
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    log_format: str = "text"
 
     def websocket_origins(self) -> Tuple[str, ...]:
         """The origins allowed to open a WebSocket, normalised (``allowed_origins``).
@@ -607,6 +625,7 @@ def load_config(
             retention[key] = _parse(var, env[var], parse)
     if retention is not None:
         values["retention"] = retention
+    apply_env(values, env, _parse)
     if not values.get("rasa_token"):
         values["rasa_token"] = shared_rasa_token(Path(values.get("project_dir") or REPO_ROOT))
     return from_mapping(values)
@@ -646,6 +665,8 @@ def from_mapping(values: Mapping[str, Any]) -> HandoffConfig:
         values["webhooks"] = _webhooks(values["webhooks"] or {})
     if "tickets" in values:
         values["tickets"] = _tickets(values["tickets"] or {})
+    if "redis" in values:
+        values["redis"] = redis_settings(values["redis"] or {})
     section = values.pop("retraining", None)
     email = values.pop("email", None)
     retention = values.pop("retention", None)
@@ -893,6 +914,8 @@ def _validate(config: HandoffConfig) -> None:
         problems.append(
             "business_hours.open must be before close (or equal to it: around the clock)"
         )
+    if config.log_format not in log_format.FORMATS:
+        problems.append(f"log_format must be one of {log_format.FORMATS}")
     if not config.secret:
         problems.append("secret must not be empty")
     problems += _retraining_problems(config.retraining)
@@ -917,6 +940,11 @@ def _retraining_problems(config: RetrainingConfig) -> List[str]:
         value = getattr(config, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             problems.append(f"retraining.{name} must be a positive integer")
+    if not isinstance(config.model_server, bool):
+        problems.append("retraining.model_server must be true or false")
+    wait = config.model_server_timeout_seconds
+    if not isinstance(wait, (int, float)) or isinstance(wait, bool) or not 0 < wait < 86400:
+        problems.append("retraining.model_server_timeout_seconds must be between 0 and 86400")
     for name in ("reviewed_file", "faq_responses_file", "test_set"):
         value = getattr(config, name)
         if (

@@ -21,7 +21,7 @@ from typing import Any, AsyncIterator, Callable, Dict, List, Mapping, Optional, 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from handoff.core import events, keys, lifecycle, metrics, stats
+from handoff.core import events, keys, lifecycle, metrics, process_metrics, stats
 from handoff.core.conversation import (
     PRIORITIES,
     Conversation,
@@ -37,6 +37,7 @@ from handoff.core.errors import (
     InvalidTransition,
     NotAssignee,
 )
+from handoff.core.event_feed import EventFeed
 from handoff.core.lifecycle import State
 from handoff.core.transactions import Writer, watched
 
@@ -120,6 +121,8 @@ class HandoffStore:
         self._retention = metrics_retention_seconds
         self._transcript_limit = transcript_limit
         self._clock = clock
+        # One subscription per process for every open console (see handoff.core.event_feed).
+        self._feed = EventFeed(redis, keys.EVENTS)
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -169,12 +172,8 @@ class HandoffStore:
             An async iterator of event dicts (see ``_publish``). Pub/sub is
             fire-and-forget: a console that reconnects should re-read the queue.
         """
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(keys.EVENTS)
-        try:
-            yield _decode_events(pubsub)
-        finally:
-            await pubsub.close()
+        async with self._feed.listen() as feed:
+            yield feed
 
     # ---- the bot's side ------------------------------------------------------------------
 
@@ -225,6 +224,8 @@ class HandoffStore:
             return self._bump(conv, request) if already else self._enqueue(conv, request)
 
         conv = await self._mutate(conv_id, change, create=True)
+        if not already:
+            process_metrics.count_escalation(reason, self._priorities)
         rank = await self._redis.zrank(keys.QUEUE, conv_id)
         position = 0 if rank is None else rank + 1
         recent = await metrics.recent_waits_per_position(self._redis)
@@ -711,12 +712,6 @@ async def read_conversation(redis: Redis, conv_id: str) -> Conversation:
     if conv is None:
         raise ConversationNotFound(conv_id)
     return conv
-
-
-async def _decode_events(pubsub: Any) -> AsyncIterator[Dict[str, Any]]:
-    async for message in pubsub.listen():
-        if message.get("type") == "message":
-            yield json.loads(message["data"])
 
 
 def _sample_tags(conv: Conversation) -> Dict[str, Optional[str]]:

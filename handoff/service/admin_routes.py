@@ -33,8 +33,10 @@ Handler = Callable[..., Awaitable[HTTPResponse]]
 def register(app: Sanic) -> None:
     """Add the admin routes and the mapping of retraining errors to ``app``."""
     # Activation answers once every Rasa server has loaded the model: that can take minutes on a
-    # small machine, longer than Sanic's default response timeout (60 s).
-    app.config.RESPONSE_TIMEOUT = max(app.config.RESPONSE_TIMEOUT, ACTIVATION_TIMEOUT)
+    # small machine, longer than Sanic's default response timeout (60 s). In model-server mode
+    # it waits until every server has pulled it, up to model_server_timeout_seconds.
+    pull_wait = app.ctx.config.retraining.model_server_timeout_seconds + 60
+    app.config.RESPONSE_TIMEOUT = max(app.config.RESPONSE_TIMEOUT, ACTIVATION_TIMEOUT, pull_wait)
     app.add_route(review_items, f"{PREFIX}/review", methods=["GET"])
     app.add_route(label_item, f"{PREFIX}/review/<item_id:str>/label", methods=["POST"])
     app.add_route(add_faq, f"{PREFIX}/faq", methods=["POST"])

@@ -29,6 +29,8 @@ from handoff.service import (
     customer_routes,
     export_routes,
     inbound_routes,
+    model_server_routes,
+    ops_routes,
     pages,
     routes,
     ticket_routes,
@@ -63,7 +65,9 @@ def create_app(config: HandoffConfig, name: Optional[str] = None) -> Sanic:
     ticket_routes.register(app)
     availability_routes.register(app)
     export_routes.register(app)
+    model_server_routes.register(app)
     pages.register(app)
+    ops_routes.register(app)
     return app
 
 

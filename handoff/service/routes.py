@@ -19,7 +19,7 @@ from sanic.response import HTTPResponse, raw
 from sanic.response import json as json_response
 from websockets.exceptions import ConnectionClosed
 
-from handoff.core import errors
+from handoff.core import errors, process_metrics
 from handoff.core.attachments import download_headers
 from handoff.core.canned import load_canned_responses
 from handoff.core.http_errors import (
@@ -381,6 +381,7 @@ def on_sanic_error(request: Request, exc: SanicException) -> HTTPResponse:
 
 def on_error(request: Request, exc: Exception) -> HTTPResponse:
     """Everything else, through the product's one error mapping."""
+    process_metrics.count_redis_error("handoff", exc)
     return error_response(http_error(exc, f"{request.method} {request.path}"))
 
 

@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from bot.devtools.stack import StackSettings
 
 
-def call(method: str, url: str, body: Any = None, token: Optional[str] = None) -> Tuple[int, Any]:
+def call(
+    method: str, url: str, body: Any = None, token: Optional[str] = None, timeout: float = 60
+) -> Tuple[int, Any]:
     """One JSON request; returns (status, decoded body) for success and error statuses alike."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method)
@@ -21,7 +23,7 @@ def call(method: str, url: str, body: Any = None, token: Optional[str] = None) -
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         raw = error.read()

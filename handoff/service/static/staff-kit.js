@@ -57,7 +57,25 @@
    * cannot be reached.
    */
   function apiClient(options) {
-    return function api(method, path, body) {
+    // While storage restarts or fails over the service answers 503 with Retry-After (and a
+    // load balancer 502 when an instance died): wait and repeat, a few times. A 502 is
+    // repeated for reads only, since a write may have been done before the instance died.
+    var attempts = 4, maxWaitSeconds = 10;
+    function api(method, path, body, attempt) {
+      attempt = attempt || 0;
+      return once(method, path, body).then(function (result) {
+        var again = result.status === 503 || (result.status === 502 && method === "GET");
+        if (!again || attempt + 1 >= attempts) return result;
+        var seconds = parseInt(result.retryAfter, 10);
+        if (!(seconds >= 0)) seconds = Math.pow(2, attempt);
+        return new Promise(function (resolve) {
+          setTimeout(resolve, Math.min(seconds, maxWaitSeconds) * 1000);
+        }).then(function () { return api(method, path, body, attempt + 1); });
+      });
+    }
+    return function (method, path, body) { return api(method, path, body); };
+
+    function once(method, path, body) {
       var headers = {"Accept": "application/json"};
       if (body !== undefined) headers["Content-Type"] = "application/json";
       var token = options.token();
@@ -71,12 +89,13 @@
             if (response.status === 401 && path !== "/api/login" && path !== "/api/logout") {
               options.onUnauthorized("Your session has ended. Please log in again.");
             }
-            return {status: response.status, data: data};
+            return {status: response.status, data: data,
+                    retryAfter: response.headers.get("Retry-After")};
           });
         }, function () {
           return {status: 0, data: {error: {code: "offline", message: options.offline}}};
         });
-    };
+    }
   }
 
   function errorOf(result, fallback) {

@@ -708,7 +708,30 @@
 
   // ---- HTTP ----------------------------------------------------------------------------------
 
-  function request(method, path, body) {
+  var RETRY_ATTEMPTS = 4;      // rides out a Redis failover or a restarted server (a few s)
+  var MAX_RETRY_WAIT_S = 10;
+
+  /**
+   * One JSON request, repeated while the server says "try again shortly": a 503 (storage
+   * restarting or failing over) and, for reads and the session, a 502 from the load
+   * balancer (a write may have been done before the instance died). Waits Retry-After
+   * seconds, else 1, 2, 4 s.
+   */
+  function request(method, path, body, attempt) {
+    attempt = attempt || 0;
+    return send(method, path, body).then(function (result) {
+      var again = result.status === 503 ||
+                  (result.status === 502 && (method === "GET" || path === "/session"));
+      if (!again || attempt + 1 >= RETRY_ATTEMPTS) return result;
+      var seconds = parseInt(result.retryAfter, 10);
+      if (!(seconds >= 0)) seconds = Math.pow(2, attempt);
+      return new Promise(function (resolve) {
+        setTimeout(resolve, Math.min(seconds, MAX_RETRY_WAIT_S) * 1000);
+      }).then(function () { return request(method, path, body, attempt + 1); });
+    });
+  }
+
+  function send(method, path, body) {
     var headers = {"Accept": "application/json"};
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (state.token) headers["Authorization"] = "Bearer " + state.token;

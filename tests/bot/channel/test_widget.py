@@ -220,7 +220,7 @@ async def test_rasa_loads_the_channel_from_credentials_without_touching_redis(mo
     assert channel.settings.rate_limit_per_minute == 7
     assert isinstance(channel.get_output_channel(), OutboxOutput)
     # Building the client and the outbox opened no connection: that waits for the first command.
-    assert channel.redis.connection_pool._created_connections == 0
+    assert channel.redis.connection_pool._connections == []  # the BlockingConnectionPool's
 
 
 # ---- sessions ------------------------------------------------------------------------------------

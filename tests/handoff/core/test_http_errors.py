@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from redis.exceptions import BusyLoadingError, ReadOnlyError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.sentinel import MasterNotFoundError
 
 from bot.retraining import errors as retraining
 from handoff.core import errors
-from handoff.core.http_errors import http_error, status_of
+from handoff.core.http_errors import REDIS_RETRY_AFTER_SECONDS, http_error, status_of
 from handoff.core.outbox import InvalidMessageId
 
 
@@ -51,3 +54,19 @@ def test_redis_down_is_a_503_and_a_bug_is_a_500_without_details(caplog):
     assert (err.status, err.code) == (500, "internal_error")
     assert "secret" not in err.message
     assert "unhandled error in GET /x" in caplog.text  # logged with its traceback for us
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        RedisConnectionError("refused"),
+        RedisTimeoutError("no reply"),
+        ReadOnlyError("a demoted primary refuses the write"),
+        MasterNotFoundError("no Sentinel knows the primary"),
+        BusyLoadingError("a restarted server loads its data"),
+    ],
+)
+def test_every_redis_outage_is_a_503_that_says_when_to_retry(exc):
+    err = http_error(exc, "GET /x")
+    assert (err.status, err.code) == (503, "redis_unavailable")
+    assert err.headers == {"Retry-After": str(REDIS_RETRY_AFTER_SECONDS)}

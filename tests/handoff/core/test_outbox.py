@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import pytest
 import redis.asyncio as aioredis
 
 from handoff.core import keys
 from handoff.core.outbox import InvalidMessage, InvalidMessageId, Outbox
-from tests.support.waiting import eventually
 
 
 def msg(text, sender="bot", **extra):
@@ -86,41 +82,30 @@ async def test_invalid_last_id_is_refused(outbox):
             await outbox.read_after("c", bad)
 
 
-async def test_wait_after_returns_pending_messages_at_once(outbox):
-    first = await outbox.append("c", msg("one"))
-    await outbox.append("c", msg("two"))
-    started = time.monotonic()
-    got = await outbox.wait_after("c", first, timeout_ms=5000)
-    assert [m["text"] for _, m in got] == ["two"]
-    assert time.monotonic() - started < 1
-    assert [m["text"] for _, m in await outbox.wait_after("c", None, 100)] == ["one", "two"]
+async def test_read_many_reads_each_conversation_after_its_own_id(outbox):
+    a1 = await outbox.append("a", msg("a1"))
+    await outbox.append("a", msg("a2"))
+    await outbox.append("b", msg("b1"))
+    last = "18446744073709551615-18446744073709551615"
+    pages = await outbox.read_many([("a", a1), ("b", None), ("a", last), ("none", None)])
+    assert [[m["text"] for _, m in page] for page in pages] == [["a2"], ["b1"], [], []]
+    assert await outbox.read_many([]) == []
+    with pytest.raises(InvalidMessageId):
+        await outbox.read_many([("a", "yesterday")])
 
 
-async def test_wait_after_wakes_on_append(redis_db, outbox):
-    # The waiter blocks on its own connection; the writer uses another client,
-    # like two service instances.
-    writer_client = aioredis.from_url(redis_db, decode_responses=True)
-    writer = Outbox(writer_client)
-    last = await outbox.append("c", msg("old"))
-    waiter = asyncio.ensure_future(outbox.wait_after("c", last, timeout_ms=5000))
-
-    async def blocked_clients():
-        return (await writer_client.info("clients"))["blocked_clients"]
-
-    await eventually(blocked_clients, what="the waiter blocking in XREAD")
-    assert not waiter.done()
-    started = time.monotonic()
-    new_id = await writer.append("c", msg("new"))
-    got = await asyncio.wait_for(waiter, 2)
-    assert [(i, m["text"]) for i, m in got] == [(new_id, "new")]
-    assert time.monotonic() - started < 1
-    await writer_client.close()
-
-
-async def test_wait_after_times_out_empty(outbox):
-    started = time.monotonic()
-    assert await outbox.wait_after("c", None, timeout_ms=150) == []
-    assert time.monotonic() - started >= 0.1
+async def test_append_announces_itself_on_the_conversations_channel(redis_db, outbox):
+    # The listener has its own client, like another process's delivery hub.
+    listener = aioredis.from_url(redis_db, decode_responses=True)
+    pubsub = listener.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(keys.outbox_appended("c"))
+    try:
+        await outbox.append("c", msg("new"))
+        messages = [await pubsub.get_message(timeout=0.1) for _ in range(20)]
+        assert [m["channel"] for m in messages if m] == [keys.outbox_appended("c")]
+    finally:
+        await pubsub.reset()
+        await listener.close()
 
 
 async def test_stream_is_capped_and_expires(redis_client):

@@ -79,6 +79,20 @@ def test_invalid_environment_value(tmp_path):
         load_config(tmp_path / "none.yml", env={"HANDOFF_PORT": "eighty"})
 
 
+def test_model_server_mode_from_file_or_environment(tmp_path):
+    assert load_config(tmp_path / "none.yml", env={}).retraining.model_server is False
+    env = {"RETRAINING_MODEL_SERVER": "true", "RETRAINING_MODEL_SERVER_TIMEOUT_SECONDS": "90"}
+    retraining = load_config(tmp_path / "none.yml", env=env).retraining
+    assert (retraining.model_server, retraining.model_server_timeout_seconds) == (True, 90.0)
+    with pytest.raises(ConfigError, match="RETRAINING_MODEL_SERVER"):
+        load_config(tmp_path / "none.yml", env={"RETRAINING_MODEL_SERVER": "sometimes"})
+    path = tmp_path / "h.yml"
+    for wrong in ("model_server: maybe", "model_server_timeout_seconds: 0"):
+        path.write_text(f"retraining: {{{wrong}}}")
+        with pytest.raises(ConfigError, match="model_server"):
+            load_config(path, env={})
+
+
 def test_secret_policy(tmp_path, caplog):
     dev = load_config(tmp_path / "none.yml", env={})
     with caplog.at_level(logging.WARNING):
