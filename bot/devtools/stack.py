@@ -1,8 +1,9 @@
-"""Start the product's processes (Redis, action server, Rasa, handoff service) and wait until
-they answer.
+"""Start the product's processes (Redis, action server, Rasa, handoff service) under
+supervisord and wait until they answer.
 
 Used by ``make run`` (``python -m bot.devtools.stack``) and by the integration tests,
-so that what the tests exercise is exactly what a user runs.
+so that what the tests exercise is exactly what a user runs. The program definitions here
+are reused by ``make cluster`` (bot/devtools/cluster.py), which runs several of each.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 
 import yaml
 
+from bot.devtools.supervision import Program, Supervisor
 from handoff.core.settings import RASA_TOKEN_FILE
 
 
@@ -47,6 +48,8 @@ class StackSettings:
         default_factory=lambda: os.environ.get("RASA_TOKEN") or secrets.token_urlsafe(24)
     )
     extra_env: Dict[str, str] = field(default_factory=dict)
+    # The running supervisord while bot_stack() runs (None otherwise).
+    supervisor: Optional[Supervisor] = field(default=None, repr=False, compare=False)
 
     @property
     def rasa_url(self) -> str:
@@ -152,76 +155,22 @@ def write_endpoints(settings: StackSettings) -> Path:
     return target
 
 
-@contextmanager
-def action_server(settings: StackSettings) -> Iterator[subprocess.Popen]:
-    command = [
-        sys.executable,
-        "-m",
-        "rasa_sdk",
-        "--actions",
-        "actions",
-        "--port",
-        str(settings.actions_port),
-    ]
-    with process(
-        "actions",
-        command,
-        base_env(settings),
-        settings,
-        f"http://127.0.0.1:{settings.actions_port}/health",
-        timeout=120,
-    ) as proc:
-        yield proc
+# The action server's entry point and the routes that say each process is ready to serve
+# (readiness, not mere liveness: Redis reachable, model loaded). The cluster's HAProxy checks
+# the same routes.
+ACTIONS_MODULE = "actions.server"  # rasa-sdk's server plus /ready and /metrics
+ACTIONS_READY_PATH = "/ready"
+HANDOFF_READY_PATH = "/ready"
 
 
-@contextmanager
-def rasa_server(settings: StackSettings) -> Iterator[subprocess.Popen]:
-    if settings.model is None:
-        raise ValueError("rasa_server needs a trained model path")
-    command = [
-        sys.executable,
-        "-m",
-        "rasa",
-        "run",
-        "--model",
-        str(settings.model),
-        "--port",
-        str(settings.rasa_port),
-        "--endpoints",
-        str(write_endpoints(settings)),
-        "--credentials",
-        "credentials.yml",
-        "--enable-api",
-        "--auth-token",
-        settings.rasa_token,
-        "--cors",
-        "*",
-    ]
-    with process(
-        "rasa",
-        command,
-        base_env(settings),
-        settings,
-        f"{settings.rasa_url}/status?token={settings.rasa_token}",
-        timeout=300,
-    ) as proc:
-        yield proc
-
-
-@contextmanager
-def redis_server(settings: StackSettings) -> Iterator[Optional[subprocess.Popen]]:
-    """A local redis-server unless ``settings.redis_url`` points at one already."""
-    if settings.redis_url:
-        yield None
-        return
+def redis_program(settings: StackSettings, name: str = "redis") -> Program:
+    """A local redis-server in the foreground, append-only (trackers and queue survive)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError(
             "redis-server is not installed (Debian package redis-server) and REDIS_URL is not set"
         )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
-    # Append-only persistence: trackers and the CSR queue survive a restart.
     command = [
         binary,
         "--port",
@@ -232,60 +181,121 @@ def redis_server(settings: StackSettings) -> Iterator[Optional[subprocess.Popen]
         str(settings.data_dir.resolve()),
         "--appendonly",
         "yes",
-        "--logfile",
-        str((settings.log_dir / "redis.log").resolve()),
     ]
-    proc = subprocess.Popen(
+    return Program(name, command, settings.project_dir, ready_port=settings.redis_port, priority=10)
+
+
+def actions_program(settings: StackSettings, name: str = "actions") -> Program:
+    """The action server (``python -m actions.server``, rasa-sdk's options) on ``actions_port``."""
+    port = settings.actions_port
+    command = [sys.executable, "-m", ACTIONS_MODULE, "--actions", "actions", "--port", str(port)]
+    return Program(
+        name,
         command,
-        cwd=settings.project_dir,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        settings.project_dir,
+        ready_url=f"http://127.0.0.1:{port}{ACTIONS_READY_PATH}",
+        priority=30,
     )
-    try:
-        _wait_for_port(settings.redis_port, proc)
-        settings.redis_url = f"redis://127.0.0.1:{settings.redis_port}/0"
-        yield proc
-    finally:
-        _stop(proc)
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"redis-server exited with {proc.returncode} (port {port} in use?)")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"redis-server did not listen on {port}")
+def rasa_program(
+    settings: StackSettings, name: str = "rasa", endpoints: Optional[Path] = None
+) -> Program:
+    """``rasa run`` with the widget and REST channels and the HTTP API on ``rasa_port``.
 
-
-@contextmanager
-def handoff_service(settings: StackSettings) -> Iterator[subprocess.Popen]:
-    command = [sys.executable, "-m", "handoff.service"]
-    with process(
-        "handoff",
+    Without ``settings.model`` Rasa takes its model from the ``models:`` endpoint of
+    ``endpoints`` (the cluster's model server).
+    """
+    endpoints = endpoints or write_endpoints(settings)
+    model = ["--model", str(settings.model)] if settings.model else []
+    command = [
+        sys.executable,
+        "-m",
+        "rasa",
+        "run",
+        *model,
+        "--port",
+        str(settings.rasa_port),
+        "--endpoints",
+        str(endpoints),
+        "--credentials",
+        "credentials.yml",
+        "--enable-api",
+        "--auth-token",
+        settings.rasa_token,
+        "--cors",
+        "*",
+    ]
+    return Program(
+        name,
         command,
-        base_env(settings),
-        settings,
-        f"{settings.handoff_url}/health",
-        timeout=60,
-    ) as proc:
-        yield proc
+        settings.project_dir,
+        ready_url=f"{settings.rasa_url}/status?token={settings.rasa_token}",
+        ready_timeout=600,  # loading the model takes a minute, longer on a busy machine
+        priority=30,
+        startsecs=10,
+        startretries=3,
+    )
+
+
+def handoff_program(settings: StackSettings, name: str = "handoff") -> Program:
+    """The handoff service (``python -m handoff.service``) on ``settings.handoff_port``."""
+    return Program(
+        name,
+        [sys.executable, "-m", "handoff.service"],
+        settings.project_dir,
+        env={"HANDOFF_PORT": str(settings.handoff_port)},
+        ready_url=f"{settings.handoff_url}{HANDOFF_READY_PATH}",
+        ready_timeout=60,
+        priority=30,
+    )
+
+
+def stack_programs(settings: StackSettings) -> List[Program]:
+    """Every program of ``make run``: Redis (unless REDIS_URL is given), actions, Rasa, handoff."""
+    if settings.model is None:
+        raise ValueError("the stack needs a trained model path")
+    programs = []
+    if not settings.redis_url:
+        programs.append(redis_program(settings))
+        settings.redis_url = f"redis://127.0.0.1:{settings.redis_port}/0"
+    programs += [actions_program(settings), rasa_program(settings), handoff_program(settings)]
+    return programs
 
 
 @contextmanager
-def bot_stack(settings: StackSettings) -> Iterator[StackSettings]:
-    """Redis, action server, Rasa and the handoff service, started in order and stopped together."""
-    with ExitStack() as stack:
-        stack.enter_context(redis_server(settings))
-        stack.enter_context(action_server(settings))
-        stack.enter_context(rasa_server(settings))
-        stack.enter_context(handoff_service(settings))
-        yield settings
+def supervised(
+    programs: List[Program], settings: StackSettings, run_dir: Path, console: bool = False
+) -> Iterator[Supervisor]:
+    """``programs`` under one supervisord (run files in ``run_dir``), ready; stopped on exit."""
+    supervisor = Supervisor(programs, run_dir, settings.log_dir, base_env(settings), console)
+    with supervisor:
+        yield supervisor
+
+
+@contextmanager
+def handoff_service(settings: StackSettings) -> Iterator[Supervisor]:
+    """A supervised handoff service alone, on the Redis of ``settings``."""
+    run_dir = settings.log_dir.parent / f"supervisor-handoff-{settings.handoff_port}"
+    with supervised([handoff_program(settings)], settings, run_dir) as supervisor:
+        yield supervisor
+
+
+@contextmanager
+def bot_stack(settings: StackSettings, console: bool = False) -> Iterator[StackSettings]:
+    """Redis, action server, Rasa and the handoff service under supervisord, stopped together.
+
+    Redis starts first; the others start together once it answers. ``settings.supervisor``
+    is the running :class:`Supervisor` (kill a program, read its pid) while the stack runs.
+    """
+    programs = stack_programs(settings)
+    run_dir = settings.log_dir.parent / f"supervisor-{settings.rasa_port}"
+    with supervised(programs, settings, run_dir, console) as supervisor:
+        settings.supervisor = supervisor
+        try:
+            yield settings
+        finally:
+            settings.supervisor = None
 
 
 DEMO_ACCOUNTS = (("alice", "csr", "Alice (CSR)"), ("admin", "admin", "Store admin"))
@@ -361,7 +371,7 @@ def main() -> None:
         with ExitStack() as running:
             if own_mailbox:
                 running.enter_context(demo_mailbox(Path("var/mail"), mail_port))
-            running.enter_context(bot_stack(settings))
+            running.enter_context(bot_stack(settings, console=True))
             running.enter_context(sharing_rasa_token(settings))
             asyncio.run(ensure_demo_accounts(settings.redis_url))
             print(
@@ -383,6 +393,8 @@ def main() -> None:
                     else ""
                 )
                 + f"  Logs:                    {settings.log_dir}/\n"
+                f"  Processes (supervised):  .venv/bin/supervisorctl -c "
+                f"{settings.supervisor.config_path} status\n"
                 f"Press Ctrl+C to stop.",
                 flush=True,
             )
