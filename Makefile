@@ -10,13 +10,14 @@ export RASA_TELEMETRY_ENABLED := false
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup system-deps venv model seed run shell lint test test-fast validate eval clean
+.PHONY: setup system-deps venv model seed run cluster soak shell lint test test-fast validate eval clean
 
 setup: system-deps venv model seed
 
-# Debian packages: redis-server (tracker/lock store, queue, outboxes);
-# chromium: the headless browser tests/browser drives through Playwright.
-SYSTEM_PACKAGES := redis-server chromium
+# Debian packages: redis-server (tracker/lock store, queue, outboxes); redis-sentinel and
+# haproxy: make cluster's failover and load balancer; chromium: the headless browser
+# tests/browser drives through Playwright.
+SYSTEM_PACKAGES := redis-server redis-sentinel haproxy chromium
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -44,8 +45,19 @@ model: venv
 seed: venv
 	@$(PY) -m actions.orders.demo_store --db var/demo_store.db
 
+# Every process under supervisord: a crashed one is restarted (bot/devtools/supervision.py).
 run: setup
 	@$(PY) -m bot.devtools.stack
+
+# The production topology on one machine: Redis + Sentinel, 2 x actions, Rasa and handoff,
+# HAProxy in front (docs/operations.md, "Topology").
+cluster: setup
+	@$(PY) -m bot.devtools.cluster
+
+# The long fault test: the cluster under load, every kind of process crashed again and again
+# for FAULT_SOAK_SECONDS (default half an hour); make test runs one round (tests/cluster).
+soak: setup
+	FAULT_SOAK_SECONDS=$${FAULT_SOAK_SECONDS:-1800} $(PY) -m pytest tests/cluster/test_failover.py -k soak -s
 
 shell: venv
 	@$(PY) -m bot.devtools.chat

@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 os.environ["RASA_TELEMETRY_ENABLED"] = "false"
 
 from tests.support.redis_server import running_redis
-from tests.support.report import NLU_RESULTS
+from tests.support.report import FAULT_RESULTS, NLU_RESULTS
 
 
 @pytest.fixture(scope="session")
@@ -116,7 +116,7 @@ def nlu_agent(trained_model):
 
 def pytest_terminal_summary(terminalreporter):
     """Print the NLU figures at the end of the run, where people look."""
-    for line in NLU_RESULTS:
+    for line in NLU_RESULTS + FAULT_RESULTS:
         terminalreporter.write_line(line)
 
 

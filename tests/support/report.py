@@ -6,3 +6,5 @@ from __future__ import annotations
 from typing import List
 
 NLU_RESULTS: List[str] = []
+# What the fault tests measured (tests/cluster/): load, losses, errors per outage.
+FAULT_RESULTS: List[str] = []
