@@ -434,6 +434,10 @@ def render_haproxy(settings: ClusterSettings) -> str:
         "    retries 2",
         "    retry-on conn-failure",
         "    default-server inter 1s fall 2 rise 2",
+        # Without it a check's answer must come within `inter` (1 s): a busy Rasa (parsing
+        # blocks its event loop) misses that under 16 customers and is taken out of service
+        # for nothing (cluster_bench). A dead server still refuses at once.
+        "    timeout check 5s",
         "",
     ]
     kinds = (

@@ -57,8 +57,10 @@ class LoadSettings:
     conversations: Optional[int] = None  # stop after this many in all (None: until stopped)
     escalate_every: int = 3  # every n-th conversation asks for a person (0: none)
     think_seconds: float = 0.3  # a customer's pause between messages
-    request_timeout: float = 60.0
-    give_up_seconds: float = 90.0  # a call retried this long is given up (and recorded)
+    # widget.js sets no timeout of its own; a message resent right after its Rasa died waits
+    # on Rasa's conversation lock (TICKET_LOCK_LIFETIME) and may then answer 502.
+    request_timeout: float = 120.0
+    give_up_seconds: float = 180.0  # a call retried this long is given up (and recorded)
     wait_for_csr_seconds: float = 120.0
     rasa_token: Optional[str] = None  # to read Rasa trackers for the transcript check
     seed: int = 15
@@ -78,6 +80,9 @@ class Attempt:
     ended: float
     status: Optional[int]  # None: no HTTP answer at all (refused, reset, timeout)
     error: str = ""
+    # The balancer closed the kept-alive connection the request went out on, before any
+    # answer; the request was sent again at once on a new connection, as browsers do.
+    resent: bool = False
 
 
 @dataclass
@@ -153,8 +158,8 @@ class Http:
 
     async def once(
         self, who: str, route: str, method: str, url: str, token: str = "", body: Any = None
-    ) -> Tuple[Optional[int], Any, float]:
-        """One attempt: (status or None, decoded body, seconds to wait before a retry)."""
+    ) -> Tuple[Attempt, Any, float]:
+        """One attempt, recorded: (the attempt, decoded body, seconds to wait before a retry)."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         if self.settings.real_ip_header:
             headers[self.settings.real_ip_header] = _address(who)
@@ -165,15 +170,24 @@ class Http:
             ) as resp:
                 raw = await resp.read()
                 status, retry_after = resp.status, resp.headers.get("Retry-After")
+        except aiohttp.ServerDisconnectedError as exc:
+            # HAProxy answers a request on a reused client connection whose server died
+            # under it by closing the connection (a request on a fresh one gets a 502):
+            # the keep-alive race, which browsers settle by sending the request again.
+            attempt = Attempt(who, route, started, time.time(), None, repr(exc), resent=True)
+            self.rec.attempts.append(attempt)
+            return attempt, None, 0.0
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            self.rec.attempts.append(Attempt(who, route, started, time.time(), None, repr(exc)))
-            return None, None, 0.5
-        self.rec.attempts.append(Attempt(who, route, started, time.time(), status))
+            attempt = Attempt(who, route, started, time.time(), None, repr(exc))
+            self.rec.attempts.append(attempt)
+            return attempt, None, 0.5
+        attempt = Attempt(who, route, started, time.time(), status)
+        self.rec.attempts.append(attempt)
         try:
             payload = json.loads(raw or b"null")
         except ValueError:
             payload = raw.decode(errors="replace")
-        return status, payload, _pause(retry_after)
+        return attempt, payload, _pause(retry_after)
 
     async def call(
         self,
@@ -188,8 +202,10 @@ class Http:
         """Retry on 502/503/504 and dropped connections; raise GaveUp after the limit."""
         deadline = time.monotonic() + self.settings.give_up_seconds
         backoff = 0.25
+        resent_once = False
         while True:
-            status, payload, pause = await self.once(who, route, method, url, token, body)
+            attempt, payload, pause = await self.once(who, route, method, url, token, body)
+            status = attempt.status
             if sent is not None:
                 sent.attempts += 1
                 sent.status = status
@@ -197,6 +213,10 @@ class Http:
                 return status, payload
             if time.monotonic() + pause > deadline:
                 raise GaveUp(f"{method} {route}: last status {status}")
+            if attempt.resent and not resent_once:
+                resent_once = True  # at once and only once, as a browser does
+                continue
+            attempt.resent = False  # closed again: no answer, an error like any other
             backoff = min(backoff * 2, 2.0)
             await asyncio.sleep(max(pause, backoff) * random.uniform(0.8, 1.2))
 

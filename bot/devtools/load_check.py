@@ -70,6 +70,7 @@ class Figures:
     errors_by_status: Counter = field(default_factory=Counter)
     errors_inside: int = 0
     errors_outside: int = 0
+    resent: int = 0  # requests sent again after the balancer closed their connection
     problems: List[str] = field(default_factory=list)
 
     @property
@@ -89,6 +90,7 @@ class Figures:
             f"{self.retry_copies})",
             f"errors inside outages {self.errors_inside}, outside {self.errors_outside}"
             + (f" (by status: {statuses})" if statuses else ""),
+            f"requests resent on a new connection after the balancer closed theirs {self.resent}",
         ]
 
     def _status_items(self) -> Iterable[Tuple[int, int]]:
@@ -211,7 +213,14 @@ def _check_end(conv: Conversation, back: ReadBack, figures: Figures) -> None:
 
 
 def is_error(attempt: Attempt) -> bool:
-    """No answer, a 5xx, a 429, or a 4xx the scripts do not meet on purpose."""
+    """No answer, a 5xx, a 429, or a 4xx the scripts do not meet on purpose.
+
+    Not a kept-alive connection the balancer closed before answering: the client sends the
+    request again at once (:class:`bot.devtools.load.Http`), as browsers do, and no customer
+    sees it; those are counted apart (``Figures.resent``).
+    """
+    if attempt.resent:
+        return False
     status = attempt.status
     if status is None or status >= 500 or status == 429:
         return True
@@ -221,6 +230,7 @@ def is_error(attempt: Attempt) -> bool:
 def _check_errors(attempts: Sequence[Attempt], windows: Sequence[Window], figures: Figures):
     outside: Counter = Counter()
     for attempt in attempts:
+        figures.resent += attempt.resent
         if not is_error(attempt):
             continue
         figures.errors_by_status[attempt.status] += 1

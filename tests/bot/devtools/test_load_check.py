@@ -124,3 +124,15 @@ def test_a_call_without_any_answer_is_an_error_even_inside_an_outage():
     dropped = Attempt("alice", "csr_message", 1.0, 2.0, None, "ServerDisconnectedError()")
     figures = run_of(*bot_conversation(), attempts=[dropped], windows=[outage])
     assert figures.errors_by_status == {None: 1} and not figures.ok
+
+
+def test_a_request_resent_after_the_balancer_closed_its_connection_is_counted_not_an_error():
+    closed = Attempt(
+        "c0.0", "widget_message", 1.0, 1.1, None, "ServerDisconnectedError()", resent=True
+    )
+    answered = Attempt("c0.0", "widget_message", 1.1, 1.5, 202)
+
+    figures = run_of(*bot_conversation(), attempts=[closed, answered])
+
+    assert figures.ok and figures.resent == 1
+    assert figures.errors_inside == figures.errors_outside == 0
