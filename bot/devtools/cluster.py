@@ -47,6 +47,8 @@ from bot.devtools.supervision import Program, SupervisionError, Supervisor, file
 # What HAProxy asks each backend before sending it traffic (readiness: Redis, model loaded).
 RASA_READY_PATH = "/webhooks/widget/ready"
 MODEL_SERVER_PATH = "/models/active"
+# Each kind's Prometheus scrape (the handoff service's /metrics is the support lead's page).
+SCRAPE_PATHS = {"rasa": "/webhooks/widget/metrics", "actions": "/metrics", "handoff": "/prometheus"}
 MODELS_API = "/api/admin/models/"  # activation and rollback (bot/retraining/model_registry.py)
 
 
@@ -450,6 +452,8 @@ def render_haproxy(settings: ClusterSettings) -> str:
             f"frontend {kind}",
             f"    bind 127.0.0.1:{port}",
             f"    {real_ip}",
+            # Scrapes answer without a token: the monitoring network asks each server directly.
+            f"    http-request deny deny_status 404 if {{ path {SCRAPE_PATHS[kind]} }}",
             f"    default_backend {kind}",
             "",
             f"backend {kind}",
