@@ -52,10 +52,17 @@ def widget_routes():
 
 
 # The widget's public routes: health, and /session, which starts a fresh conversation
-# instead of refusing a bad token (tested below).
+# instead of refusing a bad token (tested below); readiness and the Prometheus scrape, for
+# balancers and monitoring, which hold no conversation's data (docs/security.md).
 # Every other route must refuse a request without a valid token: a new route that forgets to
 # check one fails here until it is listed.
-TOKEN_FREE = {("GET", "/"), ("POST", "/session"), ("GET", "/openapi.yaml")}
+TOKEN_FREE = {
+    ("GET", "/"),
+    ("POST", "/session"),
+    ("GET", "/openapi.yaml"),
+    ("GET", "/ready"),
+    ("GET", "/metrics"),
+}
 HTTP_WITH_TOKEN = [(m, p) for m, p, ws in widget_routes() if not ws and (m, p) not in TOKEN_FREE]
 
 
