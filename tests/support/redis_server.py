@@ -109,6 +109,13 @@ class RedisProcess:
             self.proc.wait(timeout=10)
         self.proc = None
 
+    def stop(self) -> None:
+        """Shut the server down as an operator would (SIGTERM), keeping port and data dir."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
     def restart(self) -> None:
         """Kill it and start it again on the same port."""
         self.kill()

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
-import tempfile
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Dict, Iterator, List
 
@@ -25,7 +22,7 @@ from handoff.core import keys
 from handoff.core.customer_tokens import CustomerTokens, new_conversation_id
 from handoff.core.outbox import Outbox
 from handoff.core.settings import HandoffConfig
-from tests.support.redis_server import _wait_for_port, free_port
+from tests.support.redis_server import RedisProcess
 from tests.support.waiting import eventually
 from tests.support.widget import SECRET, FakeBot, serving
 
@@ -33,41 +30,11 @@ CHANNEL_CLIENT = "widget-fanout-channel"
 MOST_CONNECTIONS = 3  # the hub's pub/sub and reader, and one spare for an HTTP call
 
 
-class RestartableRedis:
-    """A redis-server on a fixed port and directory that can be stopped and started again."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.workdir = tempfile.mkdtemp(prefix="test-redis-fanout-")
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.workdir]
-        args += ["--save", "", "--appendonly", "yes", "--appendfsync", "always"]
-        self.proc = subprocess.Popen(
-            [shutil.which("redis-server") or "redis-server", *args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        _wait_for_port(self.port, self.proc)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-
 @pytest.fixture(scope="module")
-def redis_server() -> Iterator[RestartableRedis]:
-    server = RestartableRedis()
-    server.start()
-    try:
+def redis_server() -> Iterator[RedisProcess]:
+    """Its own server, every write fsynced to the append-only file: a restart loses none."""
+    with RedisProcess(extra_args=["--appendonly", "yes", "--appendfsync", "always"]) as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(server.workdir, ignore_errors=True)
 
 
 @asynccontextmanager
