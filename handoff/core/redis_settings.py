@@ -9,7 +9,7 @@ primary without a restart. The builder is :mod:`handoff.core.redis_connection`.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Dict, List, Mapping, MutableMapping, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Tuple
 
 from handoff.core.errors import ConfigError
 
@@ -61,24 +61,6 @@ class RedisSettings:
     def sentinel_addresses(self) -> List[Tuple[str, int]]:
         """The Sentinels as ``(host, port)`` pairs (validated by :func:`redis_settings`)."""
         return [_address(item) for item in self.sentinels]
-
-
-def apply_env(values: MutableMapping[str, Any], env: Mapping[str, str], parse: Callable) -> None:
-    """Merge the ``REDIS_*`` overrides of ``env`` into the ``redis`` section of ``values``.
-
-    Args:
-        values: The YAML-shaped top-level settings, changed in place.
-        env: Environment variables.
-        parse: ``settings._parse`` (turns a ValueError into a ConfigError naming the variable).
-    """
-    section = values.get("redis")
-    redis = dict(section) if isinstance(section, Mapping) else section
-    for var, (key, parser) in REDIS_ENV_OVERRIDES.items():
-        if env.get(var, "") != "":
-            redis = dict(redis or {})
-            redis[key] = parse(var, env[var], parser)
-    if redis is not None:
-        values["redis"] = redis
 
 
 def redis_settings(raw: Any) -> RedisSettings:

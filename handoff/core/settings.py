@@ -23,7 +23,7 @@ import yaml
 
 from handoff.core import log_format
 from handoff.core.errors import ConfigError
-from handoff.core.redis_settings import RedisSettings, apply_env, redis_settings
+from handoff.core.redis_settings import REDIS_ENV_OVERRIDES, RedisSettings, redis_settings
 
 logger = logging.getLogger(__name__)
 
@@ -601,34 +601,37 @@ def load_config(
     for var, (key, parse) in ENV_OVERRIDES.items():
         if env.get(var, "") != "":
             values[key] = _parse(var, env[var], parse)
-    section = values.get("retraining")
-    retraining = dict(section) if isinstance(section, Mapping) else section
-    for var, (key, parse) in RETRAINING_ENV_OVERRIDES.items():
-        if env.get(var, "") != "":
-            retraining = dict(retraining or {})
-            retraining[key] = _parse(var, env[var], parse)
-    if retraining is not None:
-        values["retraining"] = retraining
-    section = values.get("email")
-    email = dict(section) if isinstance(section, Mapping) else section
-    for var, (key, parse) in EMAIL_ENV_OVERRIDES.items():
-        if env.get(var, "") != "":
-            email = dict(email or {})
-            email[key] = _parse(var, env[var], parse)
-    if email is not None:
-        values["email"] = email
-    section = values.get("retention")
-    retention = dict(section) if isinstance(section, Mapping) else section
-    for var, (key, parse) in RETENTION_ENV_OVERRIDES.items():
-        if env.get(var, "") != "":
-            retention = dict(retention or {})
-            retention[key] = _parse(var, env[var], parse)
-    if retention is not None:
-        values["retention"] = retention
-    apply_env(values, env, _parse)
+    sections = (
+        ("retraining", RETRAINING_ENV_OVERRIDES),
+        ("email", EMAIL_ENV_OVERRIDES),
+        ("retention", RETENTION_ENV_OVERRIDES),
+        ("redis", REDIS_ENV_OVERRIDES),
+    )
+    for name, overrides in sections:
+        _override_section(values, name, overrides, env)
     if not values.get("rasa_token"):
         values["rasa_token"] = shared_rasa_token(Path(values.get("project_dir") or REPO_ROOT))
     return from_mapping(values)
+
+
+def _override_section(
+    values: Dict[str, Any],
+    name: str,
+    overrides: Dict[str, Tuple[str, Callable[[str], Any]]],
+    env: Mapping[str, str],
+) -> None:
+    """Merge the set environment variables of ``overrides`` into the section ``name``.
+
+    The section is copied before it is changed (``values`` may share it with the caller).
+    """
+    section = values.get(name)
+    merged = dict(section) if isinstance(section, Mapping) else section
+    for var, (key, parse) in overrides.items():
+        if env.get(var, "") != "":
+            merged = dict(merged or {})
+            merged[key] = _parse(var, env[var], parse)
+    if merged is not None:
+        values[name] = merged
 
 
 def shared_rasa_token(project_dir: Path) -> str:
