@@ -1,7 +1,7 @@
 """Score the bot's NLU on public customer-service benchmarks, next to Rasa's default pipeline.
 
     python -m bot.evaluation.benchmark [--benchmarks DIR] [--sample N] [--out docs/benchmarks]
-                            [--pipelines ours,baseline] [--model NAME=PATH ...]
+                            [--pipelines ours,baseline] [--seeds 13,42] [--model NAME=PATH ...]
 
 For each pipeline (``ours`` = config.yml, ``baseline`` = bot/evaluation/baseline_config.yml, both
 trained on our own domain and data by ``bot.nlu.training.ensure_model``) the model is loaded once
@@ -9,8 +9,11 @@ and every benchmark file (Bitext and CLINC150 dev/test, see ``$BENCHMARKS_DIR/RE
 project's own NLU test set is parsed. ``--model`` evaluates a given model file instead (e.g. an
 older one); the report flags a model not trained on the current inputs. Written to ``--out``:
 ``nlu.md`` (the figures), ``threshold.png`` (out-of-scope recall against false fallbacks for
-every fallback threshold, recomputed from the stored intent rankings: no retraining) and
-``confusions.png``.
+every fallback threshold, recomputed from the stored intent rankings: no retraining),
+``confusions.png`` and ``reliability.png`` (confidence against accuracy, see
+:mod:`bot.evaluation.calibration`). The first pipeline is also trained with each ``--seeds``
+DIET seed (configs derived from its own, :mod:`bot.evaluation.seeds`, NLU-only) and the report
+gives every target figure and the ECE as mean ± spread over its seeds.
 
 The benchmark texts are read here at evaluation time only; they never go into training data.
 Tune on the ``*_dev`` files only (the threshold choice uses dev only).
@@ -46,9 +49,10 @@ from bot.evaluation.datasets import (
     stratified_sample,
 )
 from bot.evaluation.parsing import evaluate_benchmark, evaluate_own_test_set, parse_timed
-from bot.evaluation.plots import plot_confusions, plot_threshold
+from bot.evaluation.plots import plot_confusions, plot_reliability, plot_threshold
 from bot.evaluation.report import render_markdown, summary_line
 from bot.evaluation.results import FileResult, PipelineResult
+from bot.evaluation.seeds import EXTRA_SEEDS, diet_seed, write_seed_config
 
 # name -> (config, model name given to ensure_model). The baseline is only ever parsed here, so
 # it is trained NLU-only: its dialogue policies would add half an hour of training for nothing.
@@ -128,18 +132,27 @@ def run_pipeline(
     inputs: Mapping[str, Sequence[Row]],
     mapping: Mapping[str, Rule],
     model: Optional[Path] = None,
+    seed: Optional[int] = None,
 ) -> PipelineResult:
     """Load the pipeline's model once and parse every input file.
 
     ``model`` pins a model file; by default ``ensure_model`` returns the one trained on the
-    current inputs (training it first if they changed).
+    current inputs (training it first if they changed). ``seed`` evaluates the pipeline's config
+    with another DIET random_seed (trained NLU-only: only the parses are read).
     """
     from bot.nlu.training import ensure_model
 
     config, model_name = PIPELINES[name]
+    nlu_only = name in NLU_ONLY
+    if seed is not None:
+        config, model_name, nlu_only = (
+            str(write_seed_config(Path(config), seed)),
+            f"eval-{name}-seed{seed}",
+            True,
+        )
     if model is None:
         # trains only if the inputs changed
-        model = ensure_model(Path("."), config, model_name, nlu_only=name in NLU_ONLY)
+        model = ensure_model(Path("."), config, model_name, nlu_only=nlu_only)
     stale = model_freshness(model, config, model_name)
     agent, load_seconds, first_parse = _load_agent(model)
     threshold, ambiguity = model_fallback_settings(agent) or fallback_settings(Path(config))
@@ -151,8 +164,30 @@ def run_pipeline(
         else:
             files[file_name] = evaluate_benchmark(agent, file_name, rows, mapping)
     return PipelineResult(
-        name, config, model, load_seconds, first_parse, threshold, ambiguity, files, stale
+        name, config, model, load_seconds, first_parse, threshold, ambiguity, files, stale, seed
     )
+
+
+def run_seeds(
+    name: str,
+    configured: PipelineResult,
+    inputs: Mapping[str, Sequence[Row]],
+    mapping: Mapping[str, Rule],
+    seeds: Sequence[int] = EXTRA_SEEDS,
+) -> List[PipelineResult]:
+    """The configured model and the same config with each other DIET seed."""
+    import yaml
+
+    configured.seed = diet_seed(yaml.safe_load(Path(configured.config).read_text()))
+    results = [configured]
+    for seed in seeds:
+        if seed == configured.seed:
+            continue
+        result = run_pipeline(name, inputs, mapping, seed=seed)
+        for file_name, file_result in result.files.items():
+            print(f"[{name} seed {seed}] " + summary_line(file_name, file_result), flush=True)
+        results.append(result)
+    return results
 
 
 def load_inputs(benchmarks: Path, sample: Optional[int]) -> Dict[str, List[Row]]:
@@ -173,17 +208,25 @@ def write_report(
     command: str,
     benchmarks: Path,
     sample: Optional[int],
+    seeds: Sequence[PipelineResult] = (),
 ) -> None:
-    """nlu.md, threshold.png and confusions.png in ``out``."""
+    """nlu.md, threshold.png, confusions.png and reliability.png in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     markdown = render_markdown(
-        results, mapping, command=command, benchmarks_dir=benchmarks, sample=sample, date=date
+        results,
+        mapping,
+        command=command,
+        benchmarks_dir=benchmarks,
+        sample=sample,
+        date=date,
+        seeds=seeds,
     )
     (out / "nlu.md").write_text(markdown + "\n")
     plot_threshold(results, mapping, out / "threshold.png")
     plot_confusions(results, out / "confusions.png")
-    print(f"wrote {out / 'nlu.md'}, threshold.png, confusions.png")
+    plot_reliability(results[0], mapping, out / "reliability.png")
+    print(f"wrote {out / 'nlu.md'}, threshold.png, confusions.png, reliability.png")
 
 
 # --------------------------------------------------------------------------- CLI
@@ -218,6 +261,12 @@ def _parser() -> argparse.ArgumentParser:
         "--pipelines",
         default="ours,baseline",
         help=f"comma-separated, from: {', '.join(PIPELINES)}",
+    )
+    parser.add_argument(
+        "--seeds",
+        default=",".join(map(str, EXTRA_SEEDS)),
+        help="comma-separated extra DIET seeds for the first pipeline (each trains an NLU "
+        "model once; '' for none)",
     )
     parser.add_argument(
         "--model",
@@ -278,6 +327,9 @@ def main(argv: Optional[List[str]] = None) -> None:
             print(f"[{name}] " + summary_line(file_name, file_result), flush=True)
         results.append(result)
 
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    seed_results = run_seeds(names[0], results[0], inputs, mapping, seeds) if seeds else []
+
     for result in results:  # inputs may have changed while the later models trained
         result.stale = model_freshness(result.model, result.config, PIPELINES[result.name][1])
     write_report(
@@ -287,6 +339,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         command=_command(argv),
         benchmarks=benchmarks,
         sample=args.sample,
+        seeds=seed_results,
     )
 
 

@@ -1,4 +1,5 @@
-"""The benchmark report's charts (matplotlib, no display): threshold.png and confusions.png."""
+"""The benchmark report's charts (matplotlib, no display): threshold.png, confusions.png and
+reliability.png."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
+from bot.evaluation.calibration import expected_calibration_error, reliability_bins
 from bot.evaluation.datasets import Rule
-from bot.evaluation.results import PipelineResult, confusion_table
+from bot.evaluation.results import PipelineResult, calibration_points, confusion_table
 from bot.evaluation.threshold import MAX_FALSE_FALLBACK, CurvePoint, choose_threshold
 
 STYLES = {"ours": ("tab:blue", "-"), "baseline": ("tab:gray", "--")}
@@ -139,6 +141,41 @@ def _confusion_bars(
     ax.set_yticklabels(labels, fontsize=8)
     ax.set_xlabel("wrong messages (all four benchmark files)")
     ax.legend(fontsize=8)
+
+
+def plot_reliability(result: PipelineResult, mapping: Mapping[str, Rule], path: Path) -> None:
+    """Accuracy against mean confidence per confidence bin, one line per file of one pipeline.
+
+    On the diagonal the confidence is a probability; below it the model is over-confident. The
+    marker area follows the bin's share of the file's messages.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.plot([0, 1], [0, 1], color="tab:gray", linewidth=0.8, linestyle=":", label="calibrated")
+    for file_name, f in result.files.items():
+        points = calibration_points(f, mapping)
+        bins = [b for b in reliability_bins(points) if b.count]
+        if not bins:
+            continue
+        ece = expected_calibration_error(points)
+        (line,) = ax.plot(
+            [b.confidence for b in bins],
+            [b.accuracy for b in bins],
+            marker=None,
+            linewidth=1,
+            label=f"{file_name} (ECE {ece:.3f})",
+        )
+        sizes = [max(400 * b.count / len(points), 6) for b in bins]
+        xs, ys = [b.confidence for b in bins], [b.accuracy for b in bins]
+        ax.scatter(xs, ys, s=sizes, color=line.get_color(), alpha=0.7)
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("mean intent confidence in the bin (10 equal-width bins)")
+    ax.set_ylabel("share right in the bin")
+    ax.set_title(f"Reliability: {result.name}, `{result.model.name}`", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    _save(plt, fig, path)
 
 
 def _save(plt: Any, fig: Any, path: Path) -> None:

@@ -11,11 +11,18 @@ import os
 from pathlib import Path
 from typing import List, Mapping, Optional, Sequence
 
+from bot.evaluation.calibration import confidently_wrong, expected_calibration_error
 from bot.evaluation.datasets import OWN_TEST_NAME, OWN_TEST_SET, SAMPLE_SEED, Rule
 from bot.evaluation.markdown import delta, table
-from bot.evaluation.results import FileResult, PipelineResult, confusion_table
+from bot.evaluation.results import (
+    FileResult,
+    PipelineResult,
+    calibration_points,
+    confusion_table,
+)
 from bot.evaluation.rules import Scores, per_tag
 from bot.evaluation.scoring import accuracy
+from bot.evaluation.seeds import seed_table
 from bot.evaluation.threshold_report import threshold_section
 
 # Bitext's language-variation tags (TAGS.md of the Bitext datasets).
@@ -68,9 +75,12 @@ def render_markdown(
     benchmarks_dir: Path,
     sample: Optional[int],
     date: str,
+    seeds: Sequence[PipelineResult] = (),
 ) -> str:
     lines = _introduction(results, command, benchmarks_dir, sample, date)
     lines += _results_table(results)
+    lines += seed_section(seeds, mapping)
+    lines += calibration_section(results, mapping)
     lines += threshold_section(results, mapping)
     lines += _per_tag_section(results)
     lines += _confusion_section(results, mapping)
@@ -143,6 +153,63 @@ def _results_table(results: Sequence[PipelineResult]) -> List[str]:
         "",
         "False-fallback rate: core messages predicted `nlu_fallback` or `out_of_scope` "
         "(lower is better).",
+        "",
+    ]
+
+
+def seed_section(seeds: Sequence[PipelineResult], mapping: Mapping[str, Rule]) -> List[str]:
+    """Every target figure per DIET seed, and its mean ± spread (half the range)."""
+    if not seeds:
+        return []
+    header = ["figure"] + [f"seed {r.seed}" for r in seeds] + ["mean ± spread"]
+    rows = [
+        [label]
+        + [_percent(v, label) for v in values]
+        + [f"{_percent(m[0], label)} ± {_percent(m[1], label)}" if m else "–"]
+        for label, values, m in seed_table(seeds, mapping)
+    ]
+    return [
+        f"## Over {len(seeds)} seeds ({seeds[0].name})",
+        "",
+        "The same pipeline with only DIETClassifier's `random_seed` changed (configs derived from "
+        f"`{seeds[0].config}` in `bot.evaluation.seeds`; the extra seeds are trained NLU-only). "
+        "Spread = half the range over the seeds. ECE as in the next section.",
+        "",
+        *table(header, rows, "l" + "r" * (len(header) - 1)),
+        "",
+    ]
+
+
+def _percent(value, label: str) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.3f}" if label.endswith("ECE") else f"{value:.1%}"
+
+
+def calibration_section(
+    results: Sequence[PipelineResult], mapping: Mapping[str, Rule]
+) -> List[str]:
+    """Expected calibration error per file and pipeline, and the confidently wrong messages."""
+    names = [r.name for r in results]
+    header = ["file"] + [f"{x} ECE" for x in names] + [f"{x} wrong at ≥ 0.99" for x in names]
+    rows = []
+    for file_name in results[0].files:
+        points = [calibration_points(r.files[file_name], mapping) for r in _columns(results)]
+        eces = [f"{expected_calibration_error(p):.3f}" for p in points]
+        wrong = [confidently_wrong(p) for p in points]
+        rows.append([f"{file_name} ({len(points[0])})"] + eces + [f"{a} of {b}" for a, b in wrong])
+    return [
+        "## Calibration",
+        "",
+        "Does a confidence of 0.9 mean right 9 times in 10? Per message the classifier's own top "
+        "intent (before the FallbackClassifier) and its confidence; `unsupported` messages are "
+        "left out (their rule does not judge the intent). Expected calibration error over 10 "
+        "equal-width confidence bins (0 = calibrated; `bot.evaluation.calibration`), and how many "
+        "wrong messages had a confidence of at least 0.99.",
+        "",
+        *table(header, rows, "l" + "r" * (len(header) - 1)),
+        "",
+        "![reliability](reliability.png)",
         "",
     ]
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from bot.evaluation.calibration import Point, benchmark_point, labelled_point
 from bot.evaluation.datasets import OWN_TEST_NAME, Row, Rule
 from bot.evaluation.rules import Outcome, Scores, aggregate, confusions
 from bot.evaluation.scoring import Report, label_of, timing_ms
@@ -45,6 +46,14 @@ class FileResult:
         return timing_ms([p.seconds for p in self.parsed])
 
 
+def calibration_points(result: FileResult, mapping: Mapping[str, Rule]) -> List[Point]:
+    """(confidence, right) of every message of a file whose intent can be judged."""
+    if result.report is not None:  # the own test set: its label is the expected intent
+        return [labelled_point(p.row.source_intent, p.parse) for p in result.parsed]
+    points = (benchmark_point(p.row, p.parse, mapping) for p in result.parsed)
+    return [p for p in points if p is not None]
+
+
 def parsed_pairs(result: FileResult) -> List[Parsed]:
     """(row, parse) of every message of a file, for the threshold curve."""
     return [(p.row, p.parse) for p in result.parsed]
@@ -61,6 +70,7 @@ class PipelineResult:
     ambiguity_threshold: float
     files: Dict[str, FileResult]
     stale: str = ""  # why the model does not match the current inputs, if it does not
+    seed: Optional[int] = None  # the DIET random_seed, when the run compares seeds
 
     def curve(self, mapping: Mapping[str, Rule]) -> List[CurvePoint]:
         return threshold_curve(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.evaluation.datasets import OWN_TEST_NAME, Row
-from bot.evaluation.plots import plot_confusions, plot_threshold
+from bot.evaluation.plots import plot_confusions, plot_reliability, plot_threshold
 from bot.evaluation.report import render_markdown, summary_line
 from bot.evaluation.results import FileResult, ParsedRow, PipelineResult, confusion_table
 from bot.evaluation.rules import score
@@ -97,5 +97,38 @@ def test_confusion_table_and_charts(results, tmp_path):
     )
     plot_threshold(results, MAPPING, tmp_path / "threshold.png")
     plot_confusions(results, tmp_path / "confusions.png")
-    for name in ("threshold.png", "confusions.png"):
+    plot_reliability(results[0], MAPPING, tmp_path / "reliability.png")
+    for name in ("threshold.png", "confusions.png", "reliability.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_calibration_section(results):
+    markdown = render_markdown(
+        results, MAPPING, command="python -m x", benchmarks_dir=Path("b"), sample=None, date="d"
+    )
+    assert "\n## Calibration\n" in markdown
+    # (0.9 right) and (0.6 wrong); the unsupported message is left out
+    assert "| bitext_dev (2) | 0.350 | 0.350 | 0 of 1 | 0 of 1 |" in markdown
+    assert "| own test set (2) | 0.255 | 0.255 | 0 of 1 | 0 of 1 |" in markdown
+    assert "![reliability](reliability.png)" in markdown
+    assert "## Over" not in markdown  # no seeds given
+
+
+def test_the_seed_section_gives_mean_and_spread(results):
+    seeds = results  # two runs of the same figures, as seeds 7 and 13
+    for result, seed in zip(seeds, (7, 13), strict=True):
+        result.seed = seed
+    markdown = render_markdown(
+        results[:1],
+        MAPPING,
+        command="python -m x",
+        benchmarks_dir=Path("b"),
+        sample=None,
+        date="d",
+        seeds=seeds,
+    )
+    assert "\n## Over 2 seeds (ours)\n" in markdown
+    assert "| figure | seed 7 | seed 13 | mean ± spread |" in markdown
+    assert "| bitext_dev core accuracy | 50.0% | 50.0% | 50.0% ± 0.0% |" in markdown
+    assert "| clinc_dev out-of-scope recall | 0.0% | 0.0% | 0.0% ± 0.0% |" in markdown
+    assert "| bitext_dev ECE | 0.350 | 0.350 | 0.350 ± 0.000 |" in markdown
