@@ -102,14 +102,23 @@ def train_command(
     nlu_only: bool = False,
     domain: str = "domain.yml",
     data: str = "data",
+    finetune: Optional[Path] = None,
+    epoch_fraction: float = 1.0,
 ) -> List[str]:
     """The ``rasa train`` command line: the model ``<out>/<name>.tar.gz`` from ``config``.
 
     Relative paths are from the project directory it runs in. ``nlu_only`` trains the
     NLU pipeline alone (``rasa train nlu``); otherwise the whole model, even when Rasa thinks
     an older model in ``out`` would do (``--force``).
+
+    ``finetune`` continues training the weights of that model for ``epoch_fraction`` of the
+    configured epochs (``--finetune``, Rasa's incremental training). ``--force`` stays: when
+    finetuning, Rasa's training cache keys a component on its config and inputs but not on the
+    model it starts from, so a cached component could come from another base model.
     """
     what = ["nlu", "--nlu", data] if nlu_only else ["--data", data, "--force"]
+    if finetune is not None:
+        what += ["--finetune", str(finetune), "--epoch-fraction", str(epoch_fraction)]
     return [
         sys.executable,
         "-m",

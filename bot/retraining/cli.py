@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmd = commands.add_parser("train", help="train a candidate model and evaluate it")
     cmd.add_argument("--config", default="config.yml", help="Rasa config inside the project")
+    cmd.add_argument("--full", action="store_true", help="train from scratch, not incrementally")
     cmd.add_argument("--json", action="store_true", help="print the finished job as JSON")
 
     cmd = commands.add_parser("evaluate", help="compare a model with the running one")
@@ -175,7 +176,7 @@ async def _train(args, config, redis) -> int:
     from tqdm import tqdm
 
     jobs = TrainingJobs(redis, config)
-    job = await jobs.start(config_path=args.config, by=_by(args))
+    job = await jobs.start(config_path=args.config, by=_by(args), full=args.full)
     bar = tqdm(total=100, desc="training", unit="%", bar_format="{l_bar}{bar}| {n:.0f}% {postfix}")
 
     def show(current: Job) -> None:

@@ -7,6 +7,11 @@ its process dies) keeps a second training from starting anywhere. The model
 is trained into a scratch folder and moved into ``models/`` only when complete,
 so a failed or cancelled training leaves nothing behind and the running model
 untouched. Activation is a separate, explicit step (:mod:`bot.retraining.model_registry`).
+
+By default a job is incremental: it continues the running model's weights for a share of the
+epochs (``rasa train --finetune``), minutes instead of ten. Rasa itself decides whether that is
+allowed (its ``FinetuningValidator``: config unchanged except epochs, same intents, entities and
+actions); when it refuses, or no model runs, the job trains from scratch and says why.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import math
 import os
 import re
 import shutil
@@ -42,6 +48,8 @@ _EPOCHS = re.compile(r"Epochs:\s*(\d+)%\|[^|]*\|\s*(\d+)/(\d+)")
 _STARTED = re.compile(r"Starting to train component '([\w.]+)'")
 _FINISHED = re.compile(r"Finished training component '([\w.]+)'")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_REFUSED = re.compile(r"Cannot finetune because [^.]*")
+INCREMENTAL_SUFFIX = "-inc"  # incremental models: same inputs as a full one, other weights
 
 
 @dataclass
@@ -63,6 +71,9 @@ class Job:
     running_model: Optional[str] = None
     error: Optional[str] = None
     comparison: Optional[Dict[str, Any]] = None
+    mode: str = "incremental"  # or "full": what was asked, then what was trained
+    base_model: Optional[str] = None  # the model an incremental job continued
+    full_reason: Optional[str] = None  # why an incremental job trained from scratch
 
     @property
     def finished(self) -> bool:
@@ -91,12 +102,16 @@ class Progress:
         self.epoch = self.epochs = 0
         self.tail: Deque[str] = deque(maxlen=LOG_LINES)
         self._last_was_bar = False
+        self.refused: Optional[str] = None  # Rasa's reason for refusing to finetune
 
     def feed(self, line: str) -> bool:
         """Read one output line; True if the progress changed."""
         line = _ANSI.sub("", line).rstrip()
         if not line.strip():
             return False
+        refused = _REFUSED.search(line)
+        if refused:
+            self.refused = refused.group(0)
         bar = _EPOCHS.search(line)
         if self._last_was_bar and bar:
             self.tail[-1] = line  # a progress bar redraws itself: keep only its latest state
@@ -167,12 +182,15 @@ class TrainingJobs:
         self._tasks: Dict[str, asyncio.Task] = {}
         self._work: Dict[str, asyncio.Task] = {}
 
-    async def start(self, config_path: Optional[str] = None, by: Optional[str] = None) -> Job:
+    async def start(
+        self, config_path: Optional[str] = None, by: Optional[str] = None, full: bool = False
+    ) -> Job:
         """Start training in the background and return the queued job.
 
         Args:
             config_path: Rasa config inside the project (default ``config.yml``).
             by: Who started it.
+            full: Train from scratch even when ``retraining.incremental`` is on.
 
         Raises:
             JobRunning: another job is running (here or in another process).
@@ -184,6 +202,7 @@ class TrainingJobs:
             by=by,
             config=str(config_file.relative_to(self._config.project_dir.resolve())),
             started_at=_now(),
+            mode="full" if full or not self._config.incremental else "incremental",
         )
         if not await self._redis.set(keys.LOCK, job.id, nx=True, ex=self._lock_ttl):
             running = await self._redis.get(keys.LOCK) or ""
@@ -304,8 +323,10 @@ class TrainingJobs:
         job.phase = "training"
         await self._save(job)
         # Fail now, not after minutes of training, when the gate cannot see what Rasa runs.
-        await self._registry.running_model()
-        model = await self._train(job, config_file)
+        base = await self._registry.running_model()
+        if job.mode == "incremental" and base is None:
+            self._train_from_scratch(job, "no model runs to continue from")
+        model = await self._train(job, config_file, base)
         job.model, job.phase, job.percent = model.name, "evaluating", 100.0
         running = await self._registry.running_model()
         job.running_model = running.name if running else None
@@ -322,7 +343,7 @@ class TrainingJobs:
         job.comparison = comparison.to_dict()
         self._registry.prune(protect=await self._registry.protected() + (model.name,))
 
-    async def _train(self, job: Job, config_file: Path) -> Path:
+    async def _train(self, job: Job, config_file: Path, base: Optional[Path]) -> Path:
         project = self._config.project_dir.resolve()
         relative = str(config_file.relative_to(project))
         if "SpacyNLP" in config_file.read_text():
@@ -330,23 +351,56 @@ class TrainingJobs:
                 spacy_pipeline.ensure_built, project / spacy_pipeline.DEFAULT_OUTPUT
             )
         name = f"{self._model_name}-{await asyncio.to_thread(model_fingerprint, project, relative)}"
-        target = model_file(self._config.models_dir, name)
-        if target.exists():
-            job.log_tail = [f"model up to date: {target.name} (same data and config)"]
-            return target
+        # Any model of these inputs will do for an incremental job; a full one must be full.
+        names = [name] + ([name + INCREMENTAL_SUFFIX] if job.mode == "incremental" else [])
+        for candidate in names:
+            if model_file(self._config.models_dir, candidate).exists():
+                job.log_tail = [f"model up to date: {candidate} (same data and config)"]
+                return model_file(self._config.models_dir, candidate)
         scratch = self._config.models_dir / f".training-{job.id}"
         scratch.mkdir(parents=True, exist_ok=True)
         try:
-            await self._rasa_train(job, relative, scratch, name)
+            if job.mode == "incremental":
+                name += INCREMENTAL_SUFFIX
+                job.base_model = base.name
+                refused = await self._rasa_train(job, relative, scratch, name, base)
+                if refused:
+                    self._train_from_scratch(job, f"Rasa refused to finetune: {refused}")
+                    name = name[: -len(INCREMENTAL_SUFFIX)]
+            if job.mode == "full":
+                await self._rasa_train(job, relative, scratch, name)
+            target = model_file(self._config.models_dir, name)
             os.replace(model_file(scratch, name), target)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         return target
 
-    async def _rasa_train(self, job: Job, config: str, out: Path, name: str) -> None:
-        """``bot.nlu.training``'s ``rasa train`` command, run here to stream its progress."""
-        command = train_command(config, out.resolve(), name)
-        progress = Progress(planned_epochs(self._config.project_dir / config))
+    @staticmethod
+    def _train_from_scratch(job: Job, reason: str) -> None:
+        job.mode, job.base_model, job.full_reason = "full", None, reason
+        job.log_tail = [f"training from scratch: {reason}"]
+
+    async def _rasa_train(
+        self, job: Job, config: str, out: Path, name: str, base: Optional[Path] = None
+    ) -> Optional[str]:
+        """``bot.nlu.training``'s ``rasa train`` command, run here to stream its progress.
+
+        With ``base``, finetunes it; returns Rasa's reason when it refuses to (None otherwise).
+        """
+        fraction = self._config.finetune_epoch_fraction
+        command = train_command(
+            config,
+            out.resolve(),
+            name,
+            finetune=base.resolve() if base else None,
+            epoch_fraction=fraction,
+        )
+        planned = planned_epochs(self._config.project_dir / config)
+        if base is not None:  # Rasa trains ceil(epochs * fraction) (its default recipe)
+            planned = {k: math.ceil(v * fraction) for k, v in planned.items()}
+        progress = Progress(planned)
+        if job.log_tail:
+            progress.tail.extend(job.log_tail)  # keep "training from scratch: why" in view
         proc = await asyncio.create_subprocess_exec(
             *command,
             cwd=self._config.project_dir,
@@ -361,9 +415,12 @@ class TrainingJobs:
         except asyncio.CancelledError:
             await _stop(proc)
             raise
+        if code != 0 and base is not None and progress.refused:
+            return progress.refused
         if code != 0 or not model_file(out, name).exists():
             last_lines = " | ".join(list(progress.tail)[-5:])
             raise RuntimeError(f"rasa train failed (exit {code}): {last_lines}")
+        return None
 
     async def _follow(self, job: Job, proc: Any, progress: Progress) -> None:
         loop = asyncio.get_running_loop()

@@ -299,6 +299,10 @@ class RetrainingConfig:
             ``PUT /model``; activation then waits until every ``rasa_urls`` runs it.
         model_server_timeout_seconds: How long an activation in model-server mode waits for
             every Rasa server to pull and load the model before it fails (and is undone).
+        incremental: A training job continues the running model's weights (``rasa train
+            --finetune``) unless asked for a full retrain; it trains from scratch anyway when
+            Rasa refuses to finetune (config or labels changed) or no model runs.
+        finetune_epoch_fraction: The share of the configured epochs an incremental job trains.
     """
 
     project_dir: Path = REPO_ROOT
@@ -314,6 +318,8 @@ class RetrainingConfig:
     item_ttl_days: int = 30
     model_server: bool = False
     model_server_timeout_seconds: float = 600.0
+    incremental: bool = True
+    finetune_epoch_fraction: float = 0.2
 
     def path(self, relative: str) -> Path:
         """A project file named in these settings, as a path."""
@@ -945,6 +951,15 @@ def _retraining_problems(config: RetrainingConfig) -> List[str]:
             problems.append(f"retraining.{name} must be a positive integer")
     if not isinstance(config.model_server, bool):
         problems.append("retraining.model_server must be true or false")
+    if not isinstance(config.incremental, bool):
+        problems.append("retraining.incremental must be true or false")
+    fraction = config.finetune_epoch_fraction
+    if (
+        not isinstance(fraction, (int, float))
+        or isinstance(fraction, bool)
+        or not 0 < fraction <= 1
+    ):
+        problems.append("retraining.finetune_epoch_fraction must be above 0 and at most 1")
     wait = config.model_server_timeout_seconds
     if not isinstance(wait, (int, float)) or isinstance(wait, bool) or not 0 < wait < 86400:
         problems.append("retraining.model_server_timeout_seconds must be between 0 and 86400")

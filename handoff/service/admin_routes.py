@@ -140,8 +140,11 @@ async def start_training(request: Request) -> HTTPResponse:
     config_path = body.get("config")
     if config_path is not None and not isinstance(config_path, str):
         raise errors.InvalidInput("`config` must be a path inside the project, like config.yml")
+    full = body.get("full", False)
+    if not isinstance(full, bool):
+        raise errors.InvalidInput("`full` must be true (train from scratch) or false")
     job = await request.app.ctx.training.start(
-        config_path=config_path or None, by=request.ctx.identity.username
+        config_path=config_path or None, by=request.ctx.identity.username, full=full
     )
     return json_response({"job": job.to_dict()}, status=202)
 

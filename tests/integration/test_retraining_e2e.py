@@ -9,7 +9,7 @@ rolled back in, so the tests after this one meet the bot they expect.
 
 The handoff service works on a copy of the project (``HANDOFF_PROJECT_DIR``, see
 tests/conftest.py): labels, training data and models never touch the repository.
-Two trainings run here; on a 2-core machine this test takes 10-20 minutes.
+Two trainings run here, an incremental one and a full one of a one-epoch config.
 """
 
 from __future__ import annotations
@@ -192,6 +192,8 @@ def test_admin_turns_logged_chats_into_a_better_model_and_a_worse_one_is_refused
     assert job["phase"] == "done", job
     assert any(s["phase"] == "training" and s["epochs"] > 0 for s in seen), seen
     assert any(s["phase"] == "evaluating" for s in seen) or job["comparison"], seen
+    # Incremental by default: the running model's weights trained further on the new labels.
+    assert job["mode"] == "incremental" and job["base_model"] == original_model, job
     candidate = job["model"]
     assert candidate != original_model and (project / "models" / candidate).is_file()
 
@@ -226,11 +228,14 @@ def test_admin_turns_logged_chats_into_a_better_model_and_a_worse_one_is_refused
     assert active == [candidate]
 
     # 7. A deliberately worse model (one epoch per component) is refused.
-    status, body = admin.post("/admin/training", {"config": write_one_epoch_config(project)})
+    # A full retrain: finetuning the good candidate for one epoch would not make it worse.
+    status, body = admin.post(
+        "/admin/training", {"config": write_one_epoch_config(project), "full": True}
+    )
     assert status == 202, body
     worse_job = admin.wait_for_training([])
     assert worse_job["phase"] == "done", worse_job
-    assert worse_job["comparison"]["running"] == candidate
+    assert worse_job["mode"] == "full" and worse_job["comparison"]["running"] == candidate
     assert worse_job["comparison"]["verdict"] == "worse", worse_job["comparison"]["reasons"]
     status, refused = admin.post("/admin/models/activate", {"model": worse_job["model"]})
     assert status == 409 and refused["error"]["code"] == "model_worse", refused

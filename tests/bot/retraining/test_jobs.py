@@ -62,6 +62,8 @@ async def test_a_job_trains_a_model_ensure_model_recognises_and_evaluates_it(
     assert not list((project / "models").glob(".training-*"))
     assert "training" in seen and "evaluating" in seen
     assert done.epochs == 1 and done.percent == 100.0 and done.log_tail
+    # No model runs (and none was activated): an incremental job trains from scratch, saying why.
+    assert done.mode == "full" and done.base_model is None and "no model runs" in done.full_reason
     comparison = done.comparison
     assert comparison["candidate"] == done.model and comparison["running"] is None
     assert comparison["verdict"] == "not_worse"
