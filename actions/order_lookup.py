@@ -99,6 +99,10 @@ class OrderFormValidation(ServicesMixin, FormValidationAction, abc.ABC):
             )
             return {"order_id": None}
         slots: Slots = {"order_id": order_id, "request_blocked": False}
+        if tracker.get_slot("verified_order_id") not in (None, order_id):
+            # The customer switched orders: answers about the earlier one (items to return, a
+            # "yes, cancel it") must not be applied to this one.
+            slots.update(dict.fromkeys(self.slots_after_verification(tracker)))
         verified_email = tracker.get_slot("verified_email")
         if order_id == tracker.get_slot("verified_order_id") or (
             verified_email and order.email.lower() == verified_email

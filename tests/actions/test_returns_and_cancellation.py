@@ -12,7 +12,13 @@ from actions.cancellation import ActionCancelOrder, ValidateCancelForm
 from actions.formatting import money
 from actions.orders.records import OrderStatus
 from actions.refunds import ActionRefundStatus
-from actions.returns import ActionSubmitReturn, ValidateReturnForm, classify, pick_items
+from actions.returns import (
+    RETURN_SLOTS,
+    ActionSubmitReturn,
+    ValidateReturnForm,
+    classify,
+    pick_items,
+)
 from actions.returns_policy import ReturnPolicy
 from tests.support.actions import slot_values, texts
 from tests.support.orders import TODAY
@@ -209,3 +215,24 @@ async def test_a_return_above_the_review_limit_goes_to_a_person_instead(services
     assert any(e["event"] == "pause" for e in events)
     assert (await services.handoff.get("big")).reason == "business_rule"
     assert [r for r in await services.orders.get_returns("A1001") if r.created_on == TODAY] == []
+
+
+async def test_switching_orders_drops_the_answers_given_about_the_earlier_one(services, domain):
+    # Items, reason and condition were chosen for A1001; the customer then names A1009.
+    answered = verified(
+        "A1001", return_items=["X"], return_reason="damaged", return_condition="unused"
+    )
+    slots, _ = await run(
+        ValidateReturnForm(services),
+        domain,
+        {**answered, "order_id": "A1009"},
+        {"order_id": "A1009"},
+        "return_form",
+    )
+    assert {slot: slots[slot] for slot in RETURN_SLOTS} == dict.fromkeys(RETURN_SLOTS)
+    assert slots["requested_slot"] == "verification"
+    # The same order named again keeps what was said about it.
+    slots, _ = await run(
+        ValidateReturnForm(services), domain, answered, {"order_id": "A1001"}, "return_form"
+    )
+    assert slots.get("return_reason", "damaged") == "damaged"
