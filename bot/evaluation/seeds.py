@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from bot.evaluation.calibration import expected_calibration_error, mean_spread
 from bot.evaluation.datasets import OWN_TEST_NAME, Rule
 from bot.evaluation.results import PipelineResult, calibration_points
-from bot.evaluation.scoring import Rate, accuracy
+from bot.evaluation.scoring import accuracy
 
 EXTRA_SEEDS: Tuple[int, ...] = (13, 42)  # with config.yml's own seed: 3 seeds
 CONFIG_DIR = Path("build/eval")
@@ -56,21 +56,17 @@ def write_seed_config(config_path: Path, seed: int, out_dir: Path = CONFIG_DIR) 
 Figure = Callable[[PipelineResult, Mapping[str, Rule]], Optional[float]]
 
 
-def _rate(value: Rate) -> Optional[float]:
-    return value.value if value.total else None
-
-
 def _score(file_name: str, attr: str) -> Figure:
     def figure(r: PipelineResult, mapping: Mapping[str, Rule]) -> Optional[float]:
         f = r.files.get(file_name)
-        return _rate(getattr(f.scores, attr)) if f is not None else None
+        return getattr(f.scores, attr).value if f is not None else None
 
     return figure
 
 
 def _own(r: PipelineResult, mapping: Mapping[str, Rule]) -> Optional[float]:
     f = r.files.get(OWN_TEST_NAME)
-    return _rate(accuracy(f.report.pairs)) if f is not None else None
+    return accuracy(f.report.pairs).value if f is not None else None
 
 
 def _ece(file_name: str) -> Figure:

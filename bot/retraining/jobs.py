@@ -361,12 +361,13 @@ class TrainingJobs:
         scratch.mkdir(parents=True, exist_ok=True)
         try:
             if job.mode == "incremental":
-                name += INCREMENTAL_SUFFIX
                 job.base_model = base.name
-                refused = await self._rasa_train(job, relative, scratch, name, base)
+                incremental = name + INCREMENTAL_SUFFIX
+                refused = await self._rasa_train(job, relative, scratch, incremental, base)
                 if refused:
                     self._train_from_scratch(job, f"Rasa refused to finetune: {refused}")
-                    name = name[: -len(INCREMENTAL_SUFFIX)]
+                else:
+                    name = incremental
             if job.mode == "full":
                 await self._rasa_train(job, relative, scratch, name)
             target = model_file(self._config.models_dir, name)
